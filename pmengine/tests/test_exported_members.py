@@ -1,0 +1,18 @@
+"""Guard: the package's public names are exactly its sorted ``__all__``."""
+
+import pmengine
+
+
+def test_all_is_sorted_and_unique() -> None:
+    assert pmengine.__all__ == sorted(set(pmengine.__all__))
+
+
+def test_all_names_exist_and_nothing_public_is_missing() -> None:
+    public = {
+        name
+        for name, value in vars(pmengine).items()
+        if not name.startswith("_") and getattr(value, "__module__", "").startswith("pmengine")
+    }
+    exported = set(pmengine.__all__)
+    assert all(hasattr(pmengine, name) for name in exported)
+    assert public <= exported, f"public but not exported: {sorted(public - exported)}"
