@@ -1,0 +1,1 @@
+"""The built-in strategies; importing this package registers them."""
