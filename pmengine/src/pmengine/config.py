@@ -1,0 +1,325 @@
+"""Engine settings: read once from the environment at the edge, with command-line flags on top.
+
+Names, defaults and precedence (issue 9):
+
+=============================================================  =====================================
+variable(s), first one set wins                                default
+=============================================================  =====================================
+``PMENGINE_PRIVATE_KEY``, ``PM_PRIVATE_KEY``, ``PRIVATE_KEY``  required for live trading; never
+                                                               read in dry-run
+``PMENGINE_FUNDER_ADDRESS``, ``PM_FUNDER_ADDRESS``             the key's own address
+``PM_SIGNATURE_TYPE``, ``PMENGINE_SIGNATURE_TYPE``             ``0``
+``PMENGINE_CLOB_URL``                                          ``https://clob.polymarket.com/``
+``PMENGINE_WS_URL``                                            ``wss://ws-subscriptions-clob.polymarket.com/ws``
+``PMENGINE_MAX_POSITION_SIZE`` (shares per token)              ``1000``
+``PMENGINE_MAX_TOTAL_EXPOSURE`` (pUSD)                         ``5000``
+``PMENGINE_TICK_INTERVAL_MS``                                  ``1000``
+``PMENGINE_LOG_LEVEL``                                         ``info``
+``PMPROXY_URL``                                                unset: talk to the CLOB directly
+``PMENGINE_STATE_DIR``                                         ``./pmengine-state``
+``PMENGINE_METRICS_PORT``                                      unset: no metrics endpoint
+=============================================================  =====================================
+
+Flags (``--dry-run``, ``--strategy``, ``--markets``, ``--param``, ``--state-dir``,
+``--metrics-port``, ``--env``) override the environment. When ``PMENGINE_SECRET_ID`` or
+``PMENGINE_SSM_PARAMETER`` is set (and not in dry-run), the key comes from AWS through
+:mod:`pmengine.secrets`. A bad value raises :class:`~pmengine.errors.ConfigError` naming the
+variable and what it must be.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Final
+
+from pmengine.errors import ConfigError
+
+DEFAULT_CLOB_URL: Final = "https://clob.polymarket.com/"
+DEFAULT_WS_URL: Final = "wss://ws-subscriptions-clob.polymarket.com/ws"
+DEFAULT_MAX_POSITION_SIZE: Final = Decimal(1000)
+DEFAULT_MAX_TOTAL_EXPOSURE: Final = Decimal(5000)
+DEFAULT_TICK_INTERVAL_MS: Final = 1000
+DEFAULT_LOG_LEVEL: Final = "info"
+DEFAULT_STATE_DIR: Final = "pmengine-state"
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+ENVS: Final = ("prod", "sim")
+
+PRIVATE_KEY_VARS: Final = ("PMENGINE_PRIVATE_KEY", "PM_PRIVATE_KEY", "PRIVATE_KEY")
+FUNDER_VARS: Final = ("PMENGINE_FUNDER_ADDRESS", "PM_FUNDER_ADDRESS")
+SIGNATURE_TYPE_VARS: Final = ("PM_SIGNATURE_TYPE", "PMENGINE_SIGNATURE_TYPE")
+SECRET_ID_VAR: Final = "PMENGINE_SECRET_ID"  # noqa: S105 - a variable name, not a secret
+SSM_PARAMETER_VAR: Final = "PMENGINE_SSM_PARAMETER"
+
+_HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=.*$")
+
+
+class Secret:
+    """A string that never shows itself in a repr, str or format."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The secret itself: call only where it is handed to the signer."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        raise TypeError("a Secret cannot be pickled")
+
+
+@dataclass(frozen=True)
+class CliOverrides:
+    """What the command line said; ``None``/empty means "not given, use the environment"."""
+
+    dry_run: bool | None = None
+    strategies: tuple[str, ...] = ()
+    spread_watcher: bool = False
+    markets: tuple[str, ...] = ()
+    params: tuple[str, ...] = ()
+    state_dir: str | None = None
+    metrics_port: int | None = None
+    env: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One frozen settings object per process, passed down from the edge."""
+
+    dry_run: bool
+    private_key: Secret | None = field(repr=False)
+    funder_address: str | None
+    signature_type: int
+    clob_url: str
+    ws_url: str
+    max_position_size: Decimal
+    max_total_exposure: Decimal
+    tick_interval_ms: int
+    log_level: str
+    pmproxy_url: str | None
+    state_dir: Path
+    metrics_port: int | None
+    env: str
+    strategies: tuple[str, ...] = ()
+    spread_watcher: bool = False
+    markets: tuple[str, ...] = ()
+    params: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def market_ws_url(self) -> str:
+        """The market channel URL (``…/ws/market``)."""
+        return self.ws_url.rstrip("/") + "/market"
+
+    @property
+    def user_ws_url(self) -> str:
+        """The user channel URL (``…/ws/user``)."""
+        return self.ws_url.rstrip("/") + "/user"
+
+    @property
+    def rest_url(self) -> str:
+        """Where REST requests go: pmproxy's ``/clob/`` when configured, else the CLOB."""
+        if self.pmproxy_url:
+            return self.pmproxy_url.rstrip("/") + "/clob/"
+        return self.clob_url
+
+    def param_dict(self) -> dict[str, str]:
+        """The ``--param k=v`` pairs as a dict (later pairs win)."""
+        return dict(self.params)
+
+
+KeyLoader = Callable[[Mapping[str, str]], str | None]
+
+
+def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    for name in names:
+        value = environ.get(name)
+        if value is not None and value.strip() != "":
+            return name, value.strip()
+    return None
+
+
+def _decimal(environ: Mapping[str, str], name: str, default: Decimal) -> Decimal:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}") from None
+    if not value.is_finite() or value <= 0:
+        raise ConfigError(f"{name} must be a positive number, got {raw!r}")
+    if value != value.quantize(Decimal("0.000001")):
+        raise ConfigError(f"{name} must have at most 6 decimal places, got {raw!r}")
+    return value
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be an integer from {low} to {high}, got {raw!r}")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    value = raw.strip()
+    if not any(value.startswith(s + "://") for s in schemes) or len(value) <= 8:
+        wanted = " or ".join(f"{s}://" for s in schemes)
+        raise ConfigError(f"{name} must be a URL starting with {wanted}, got {raw!r}")
+    return value
+
+
+def _private_key(environ: Mapping[str, str], key_loader: KeyLoader | None) -> Secret | None:
+    found = _first(environ, PRIVATE_KEY_VARS)
+    if found is not None:
+        name, value = found
+    elif key_loader is not None and (
+        environ.get(SECRET_ID_VAR, "").strip() or environ.get(SSM_PARAMETER_VAR, "").strip()
+    ):
+        loaded = key_loader(environ)
+        if loaded is None:
+            return None
+        name = SECRET_ID_VAR if environ.get(SECRET_ID_VAR, "").strip() else SSM_PARAMETER_VAR
+        value = loaded.strip()
+    else:
+        return None
+    if not _HEX_KEY.match(value):
+        # Never echo the value: it is (meant to be) a private key.
+        raise ConfigError(f"{name} must be a 32-byte hex private key (64 hex digits, optional 0x)")
+    return Secret(value if value.startswith("0x") else "0x" + value)
+
+
+def load_settings(
+    environ: Mapping[str, str],
+    overrides: CliOverrides | None = None,
+    *,
+    key_loader: KeyLoader | None = None,
+) -> Settings:
+    """Build the settings from the environment with the command line on top.
+
+    Args:
+        environ: the process environment (passed in so that library code never reads it).
+        overrides: what the command line said.
+        key_loader: fetches the private key from a secret store when ``PMENGINE_SECRET_ID`` or
+            ``PMENGINE_SSM_PARAMETER`` is set and no key variable is.
+
+    Raises:
+        ConfigError: a value is malformed; the message names the variable (or flag).
+    """
+    cli = overrides or CliOverrides()
+    dry_run_env = environ.get("PMENGINE_DRY_RUN", "").strip().lower()
+    if dry_run_env not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ConfigError(f"PMENGINE_DRY_RUN must be true or false, got {dry_run_env!r}")
+    dry_run = cli.dry_run if cli.dry_run is not None else dry_run_env in ("1", "true", "yes")
+
+    env = cli.env if cli.env is not None else environ.get("PMENGINE_ENV", "prod").strip() or "prod"
+    if env not in ENVS:
+        raise ConfigError(f"--env must be one of {', '.join(ENVS)}, got {env!r}")
+
+    private_key = None if dry_run else _private_key(environ, key_loader)
+    if not dry_run and private_key is None:
+        raise ConfigError(
+            "live trading needs a private key: set PMENGINE_PRIVATE_KEY (or PM_PRIVATE_KEY or "
+            "PRIVATE_KEY, or PMENGINE_SECRET_ID / PMENGINE_SSM_PARAMETER), or pass --dry-run"
+        )
+
+    funder = _first(environ, FUNDER_VARS)
+    if funder is not None and not _ADDRESS.match(funder[1]):
+        raise ConfigError(f"{funder[0]} must be a 0x-prefixed 20-byte hex address")
+    sig_found = _first(environ, SIGNATURE_TYPE_VARS)
+    signature_type = 0
+    if sig_found is not None:
+        signature_type = _int({sig_found[0]: sig_found[1]}, sig_found[0], 0, low=0, high=3)
+
+    clob_url = _url(
+        "PMENGINE_CLOB_URL", environ.get("PMENGINE_CLOB_URL") or DEFAULT_CLOB_URL, ("http", "https")
+    )
+    ws_url = _url(
+        "PMENGINE_WS_URL", environ.get("PMENGINE_WS_URL") or DEFAULT_WS_URL, ("ws", "wss")
+    )
+    proxy_raw = environ.get("PMPROXY_URL", "").strip()
+    pmproxy_url = _url("PMPROXY_URL", proxy_raw, ("http", "https")) if proxy_raw else None
+
+    log_level = (environ.get("PMENGINE_LOG_LEVEL") or DEFAULT_LOG_LEVEL).strip().lower()
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"PMENGINE_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}"
+        )
+
+    if cli.state_dir is not None:
+        if not cli.state_dir.strip():
+            raise ConfigError("--state-dir must be a directory path, got an empty string")
+        state_dir = Path(cli.state_dir)
+    else:
+        state_dir = Path(environ.get("PMENGINE_STATE_DIR", "").strip() or DEFAULT_STATE_DIR)
+
+    if cli.metrics_port is not None:
+        if not 0 <= cli.metrics_port <= 65535:
+            raise ConfigError(f"--metrics-port must be from 0 to 65535, got {cli.metrics_port}")
+        metrics_port: int | None = cli.metrics_port
+    else:
+        port = _int(environ, "PMENGINE_METRICS_PORT", -1, low=0, high=65535)
+        metrics_port = None if port < 0 else port
+
+    params: list[tuple[str, str]] = []
+    for item in cli.params:
+        if not _PARAM.match(item):
+            raise ConfigError(f"--param must look like key=value, got {item!r}")
+        key, _, value = item.partition("=")
+        params.append((key, value))
+    for spec in cli.strategies:
+        if not spec.strip():
+            raise ConfigError("--strategy must be a strategy name or MODULE:NAME, got ''")
+
+    return Settings(
+        dry_run=dry_run,
+        private_key=private_key,
+        funder_address=funder[1] if funder else None,
+        signature_type=signature_type,
+        clob_url=clob_url,
+        ws_url=ws_url,
+        max_position_size=_decimal(
+            environ, "PMENGINE_MAX_POSITION_SIZE", DEFAULT_MAX_POSITION_SIZE
+        ),
+        max_total_exposure=_decimal(
+            environ, "PMENGINE_MAX_TOTAL_EXPOSURE", DEFAULT_MAX_TOTAL_EXPOSURE
+        ),
+        tick_interval_ms=_int(
+            environ, "PMENGINE_TICK_INTERVAL_MS", DEFAULT_TICK_INTERVAL_MS, low=10, high=3_600_000
+        ),
+        log_level=log_level,
+        pmproxy_url=pmproxy_url,
+        state_dir=state_dir,
+        metrics_port=metrics_port,
+        env=env,
+        strategies=tuple(s.strip() for s in cli.strategies),
+        spread_watcher=cli.spread_watcher,
+        markets=tuple(cli.markets),
+        params=tuple(params),
+    )
