@@ -5,7 +5,35 @@ Two things live here:
 * :func:`book_hash`, the SHA-1 that Polymarket puts in a book's ``hash`` field, computed exactly
   like the official client's ``generate_orderbook_summary_hash`` so that the local exchange and
   the SDK agree byte for byte with ``py-clob-client-v2``.
-* :class:`Book`, an L2 book with integer internals (see below).
+* :class:`Book`, an L2 book with integer internals, built to be fast when interpreted.
+
+Units (the toolkit's, see the brief): prices are integers in 1e-4 (``PRICE_SCALE = 10_000``; a
+0.01 tick is 100), sizes are integers in 1e-6 shares (``AMOUNT_SCALE = 1_000_000``). Decimal
+views exist for people; nothing here ever holds a float.
+
+Why an array and not a sorted map: every price lies on a grid of 10,001 points (0 to 1 in 1e-4
+steps), so each side keeps a list of sizes indexed by price, a ``bytearray`` saying which prices
+are occupied, and the index of the best level. Setting a level is two stores and one compare;
+only when the best level empties does the side look for the next one, and it does so with
+``bytearray.find``/``rfind``, which scan in C. Reading the top of book is an attribute load.
+``benchmarks/bench_book.py`` measures this against a ``SortedDict`` book.
+
+Invariants of :class:`Book`:
+
+* Every level has ``0 < price < PRICE_SCALE`` (the venue accepts orders strictly inside (0, 1))
+  and ``size > 0``; a size of 0 removes the level. Anything else raises
+  :class:`~pmtrader.errors.BookIntegrityError` and leaves the book unchanged.
+* After :meth:`Book.apply_snapshot` the book is never crossed: a snapshot whose best bid is at or
+  above its best ask is refused whole (no half-applied state).
+* Deltas are applied as the venue sends them, even if they leave the book crossed for a moment:
+  the venue reports one token's levels one change at a time and a later change in the same
+  event usually uncrosses it, so refusing a delta would desynchronise the book for good. A
+  crossed book is never repaired by guessing which side is wrong; :attr:`Book.crossed` says so,
+  and :class:`~pmtrader.ws.MarketStream` checks it (and the venue's ``best_bid``/``best_ask``)
+  after each event and resynchronises from a fresh snapshot when the book is inconsistent.
+  Note that a YES bid plus a NO bid above 1 is not a cross: each token has its own book.
+* ``stale`` is set by the stream when the feed can no longer be trusted (silence, disconnect,
+  inconsistency) and cleared only by a fresh snapshot. Readers that trade must check it.
 """
 
 from __future__ import annotations
@@ -13,8 +41,118 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final, Literal
 
-__all__ = ["book_hash"]
+from pmtrader.errors import BookIntegrityError
+
+__all__ = [
+    "AMOUNT_SCALE",
+    "PRICE_SCALE",
+    "Book",
+    "BookSide",
+    "Walk",
+    "book_hash",
+    "format_price",
+    "format_size",
+    "parse_price",
+    "parse_size",
+]
+
+#: Prices are integers in 1e-4 units: 0.01 is 100.
+PRICE_SCALE: Final = 10_000
+#: Shares and pUSD are integers in 1e-6 base units: 1 share is 1_000_000.
+AMOUNT_SCALE: Final = 1_000_000
+
+#: The side of the book, in the venue's words: ``"BUY"`` is the bids, ``"SELL"`` the asks.
+BookSide = Literal["BUY", "SELL"]
+
+_PRICE_DECIMALS: Final = 4
+_SIZE_DECIMALS: Final = 6
+_POW10: Final = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+_GRID: Final = PRICE_SCALE + 1
+# Empty-side sentinels: the same values the venue sends as best_bid/best_ask of an empty side.
+_NO_BID: Final = 0
+_NO_ASK: Final = PRICE_SCALE
+_ZEROS: Final = [0] * _GRID
+_EMPTY: Final = bytes(_GRID)
+# Price strings repeat endlessly on a feed, so a bounded memo beats parsing each one.
+_PRICE_MEMO: dict[str, int] = {}
+_PRICE_MEMO_LIMIT: Final = 65_536
+
+
+def _parse_fixed(text: str, decimals: int, what: str) -> int:
+    whole, dot, frac = text.partition(".")
+    if dot and not frac:
+        frac = "0"
+    if (
+        not (whole or frac)
+        or not (whole.isascii() and (whole.isdigit() or not whole))
+        or not (frac.isascii() and (frac.isdigit() or not frac))
+    ):
+        raise ValueError(f"{what} {text!r} is not a plain decimal number like '0.48'")
+    if len(frac) > decimals:
+        if frac[decimals:].strip("0"):
+            raise ValueError(
+                f"{what} {text!r} has more than {decimals} decimals; the toolkit keeps "
+                f"{what}s exact to 1e-{decimals}"
+            )
+        frac = frac[:decimals]
+    return int(whole or "0") * _POW10[decimals] + int(frac.ljust(decimals, "0"))
+
+
+def parse_price(text: str) -> int:
+    """Parse a wire price string (``"0.48"``) into exact 1e-4 units (``4800``).
+
+    Raises:
+        ValueError: The text is not a plain non-negative decimal, or has more than 4 decimals
+            that are not zeros.
+    """
+    units = _PRICE_MEMO.get(text)
+    if units is None:
+        units = _parse_fixed(text, _PRICE_DECIMALS, "price")
+        if len(_PRICE_MEMO) < _PRICE_MEMO_LIMIT:
+            _PRICE_MEMO[text] = units
+    return units
+
+
+def parse_size(text: str) -> int:
+    """Parse a wire size string (``"310.5"``) into exact 1e-6 base units (``310_500_000``).
+
+    Raises:
+        ValueError: The text is not a plain non-negative decimal, or has more than 6 decimals
+            that are not zeros.
+    """
+    if text.isdigit():
+        return int(text) * AMOUNT_SCALE
+    return _parse_fixed(text, _SIZE_DECIMALS, "size")
+
+
+def _format_fixed(value: int, decimals: int) -> str:
+    whole, frac = divmod(value, _POW10[decimals])
+    if not frac:
+        return str(whole)
+    return f"{whole}.{str(frac).rjust(decimals, '0').rstrip('0')}"
+
+
+def format_price(units: int) -> str:
+    """Format 1e-4 price units as the shortest exact decimal string (``4800`` → ``"0.48"``)."""
+    return _format_fixed(units, _PRICE_DECIMALS)
+
+
+def format_size(base_units: int) -> str:
+    """Format 1e-6 base units as the shortest exact decimal string (``310500000`` → ``"310.5"``)."""
+    return _format_fixed(base_units, _SIZE_DECIMALS)
+
+
+def _price_decimal(units: int) -> Decimal:
+    return Decimal(format_price(units))
+
+
+def _size_decimal(base_units: int) -> Decimal:
+    return Decimal(format_size(base_units))
+
 
 #: One book level as it appears on the wire: a mapping with ``price`` and ``size`` strings, or a
 #: ``(price, size)`` pair of strings.
@@ -78,3 +216,403 @@ def book_hash(  # noqa: PLR0917 - positional order is the venue's key order, as 
     }
     serialized = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha1(serialized.encode("utf-8")).hexdigest()  # noqa: S324 - venue's recipe, not security
+
+
+@dataclass(frozen=True, slots=True)
+class Walk:
+    """What taking liquidity from one side of a book would give, level by level.
+
+    Attributes:
+        worst_price: The last (worst) price touched, 1e-4 units; 0 when nothing was taken.
+        shares: Shares taken, 1e-6 base units.
+        notional: Exact cost of those shares in 1e-10 pUSD (share base units times price units);
+            :attr:`cost` is the same figure as a Decimal.
+        levels: How many price levels were touched.
+        complete: Whether the book held enough to take the whole amount.
+    """
+
+    worst_price: int
+    shares: int
+    notional: int
+    levels: int
+    complete: bool
+
+    @property
+    def cost(self) -> Decimal:
+        """The exact pUSD cost (or proceeds) of the shares taken."""
+        return Decimal(self.notional).scaleb(-(_PRICE_DECIMALS + _SIZE_DECIMALS)).normalize()
+
+    @property
+    def average_price(self) -> Decimal | None:
+        """The volume-weighted average price, or ``None`` when nothing was taken."""
+        if not self.shares:
+            return None
+        return (Decimal(self.notional) / Decimal(self.shares)).scaleb(-_PRICE_DECIMALS)
+
+
+class Book:
+    """The L2 book of one token, from a snapshot plus level deltas.
+
+    Prices are 1e-4 units and sizes 1e-6 base units (integers); ``side`` is ``"BUY"`` for the
+    bids and ``"SELL"`` for the asks, as on the wire. See the module docstring for the
+    invariants (never crossed after a snapshot; deltas applied as sent; ``stale`` flag).
+
+    The top of book is kept in plain attributes (read them; never assign them), because on an
+    interpreted hot path an attribute load is several times cheaper than a method call:
+
+    Attributes:
+        bid: Best bid price, 1e-4 units; 0 when there are no bids (the venue's ``best_bid``).
+        bid_size: Size at the best bid, 1e-6 base units; 0 when there are no bids.
+        ask: Best ask price, 1e-4 units; 10_000 when there are no asks (the venue's ``best_ask``
+            of ``"1"``).
+        ask_size: Size at the best ask, 1e-6 base units; 0 when there are no asks.
+        timestamp: Milliseconds since the epoch of the last snapshot or event applied.
+        hash: The venue's hash of the last snapshot (``""`` before one).
+        stale: True until a snapshot arrives and whenever the feed cannot be trusted.
+
+    Args:
+        asset_id: The token id this book is for.
+        market: The condition id of the token's market.
+        tick_size: The market's tick in 1e-4 units (0.01 is 100).
+    """
+
+    __slots__ = (
+        "_ask_occ",
+        "_ask_sizes",
+        "_bid_occ",
+        "_bid_sizes",
+        "ask",
+        "ask_size",
+        "asset_id",
+        "bid",
+        "bid_size",
+        "hash",
+        "market",
+        "stale",
+        "tick_size",
+        "timestamp",
+    )
+
+    def __init__(self, asset_id: str = "", *, market: str = "", tick_size: int = 100) -> None:
+        self.asset_id = asset_id
+        self.market = market
+        self.tick_size = tick_size
+        self.timestamp = 0
+        self.hash = ""
+        self.stale = True
+        self._bid_sizes = list(_ZEROS)
+        self._ask_sizes = list(_ZEROS)
+        self._bid_occ = bytearray(_EMPTY)
+        self._ask_occ = bytearray(_EMPTY)
+        self.bid = _NO_BID
+        self.bid_size = 0
+        self.ask = _NO_ASK
+        self.ask_size = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"Book(asset_id={self.asset_id!r}, best_bid={self.best_bid_price}, "
+            f"best_ask={self.best_ask_price}, levels={self.level_count('BUY')}/"
+            f"{self.level_count('SELL')}, stale={self.stale})"
+        )
+
+    # -- updates ---------------------------------------------------------------------------------
+
+    def apply_snapshot(
+        self,
+        bids: Iterable[tuple[int, int]],
+        asks: Iterable[tuple[int, int]],
+        timestamp: int,
+        hash: str = "",
+    ) -> None:
+        """Replace the whole book with a snapshot and mark it fresh.
+
+        Levels may come in any order (the venue sends bids ascending, asks descending). The
+        snapshot is checked completely before anything changes.
+
+        Args:
+            bids: ``(price, size)`` bid levels in 1e-4 / 1e-6 units.
+            asks: ``(price, size)`` ask levels.
+            timestamp: The snapshot's time, milliseconds since the epoch.
+            hash: The venue's hash of the snapshot, kept for comparison with REST.
+
+        Raises:
+            BookIntegrityError: A price is outside (0, 1), a size is not positive, a price
+                repeats on one side, or the snapshot is crossed. The book is left unchanged.
+        """
+        bid_sizes = list(_ZEROS)
+        ask_sizes = list(_ZEROS)
+        bid_occ = bytearray(_EMPTY)
+        ask_occ = bytearray(_EMPTY)
+        for name, levels, sizes, occ in (
+            ("bid", bids, bid_sizes, bid_occ),
+            ("ask", asks, ask_sizes, ask_occ),
+        ):
+            for price, size in levels:
+                if not 0 < price < PRICE_SCALE:
+                    raise BookIntegrityError(
+                        f"snapshot {name} price {price} is outside (0, {PRICE_SCALE}) 1e-4 units"
+                    )
+                if size <= 0:
+                    raise BookIntegrityError(
+                        f"snapshot {name} at price {format_price(price)} has size {size}; "
+                        "snapshot levels must be positive"
+                    )
+                if occ[price]:
+                    raise BookIntegrityError(
+                        f"snapshot repeats the {name} level at price {format_price(price)}"
+                    )
+                sizes[price] = size
+                occ[price] = 1
+        best_bid = max(bid_occ.rfind(1), _NO_BID)
+        best_ask = ask_occ.find(1)
+        if best_ask < 0:
+            best_ask = _NO_ASK
+        if best_bid and best_ask != _NO_ASK and best_bid >= best_ask:
+            raise BookIntegrityError(
+                f"snapshot is crossed: best bid {format_price(best_bid)} >= best ask "
+                f"{format_price(best_ask)}; resubscribe for a fresh snapshot"
+            )
+        self._bid_sizes, self._ask_sizes = bid_sizes, ask_sizes
+        self._bid_occ, self._ask_occ = bid_occ, ask_occ
+        self.bid, self.bid_size = best_bid, bid_sizes[best_bid]
+        self.ask, self.ask_size = best_ask, ask_sizes[best_ask]
+        self.timestamp = timestamp
+        self.hash = hash
+        self.stale = False
+
+    def apply_level(self, side: BookSide, price: int, size: int) -> None:
+        """Set the total size resting at one price (0 removes the level).
+
+        This is the hot path: it checks only what could corrupt the arrays, and keeps
+        :attr:`bid`/:attr:`bid_size`/:attr:`ask`/:attr:`ask_size` current so that reading the
+        top of book costs an attribute load.
+
+        Raises:
+            BookIntegrityError: The price is outside (0, 1) or the size is negative.
+        """
+        # Literals, not the module constants: a global load per delta is measurable here.
+        if price <= 0 or price >= 10_000 or size < 0:
+            raise BookIntegrityError(
+                f"level {side} price={price} size={size} is invalid: prices are 1e-4 units "
+                "strictly inside (0, 10000) and sizes are non-negative 1e-6 units"
+            )
+        if side == "BUY":
+            self._bid_sizes[price] = size
+            if size:
+                self._bid_occ[price] = 1
+                if price >= self.bid:
+                    self.bid = price
+                    self.bid_size = size
+            else:
+                self._bid_occ[price] = 0
+                if price == self.bid:
+                    # The next bid is below the old best; rfind answers -1 on an empty side.
+                    best = self._bid_occ.rfind(1, 0, price)
+                    if best > 0:
+                        self.bid, self.bid_size = best, self._bid_sizes[best]
+                    else:
+                        self.bid = self.bid_size = 0
+        elif side == "SELL":
+            self._ask_sizes[price] = size
+            if size:
+                self._ask_occ[price] = 1
+                if price <= self.ask:
+                    self.ask = price
+                    self.ask_size = size
+            else:
+                self._ask_occ[price] = 0
+                if price == self.ask:
+                    best = self._ask_occ.find(1, price + 1)
+                    if best > 0:
+                        self.ask, self.ask_size = best, self._ask_sizes[best]
+                    else:
+                        self.ask, self.ask_size = 10_000, 0
+        else:
+            raise BookIntegrityError(f"side {side!r} is neither 'BUY' (bids) nor 'SELL' (asks)")
+
+    def clear(self) -> None:
+        """Empty both sides and mark the book stale (it no longer mirrors the venue)."""
+        self._bid_sizes = list(_ZEROS)
+        self._ask_sizes = list(_ZEROS)
+        self._bid_occ = bytearray(_EMPTY)
+        self._ask_occ = bytearray(_EMPTY)
+        self.bid = self.bid_size = self.ask_size = 0
+        self.ask = _NO_ASK
+        self.hash = ""
+        self.stale = True
+
+    # -- integer reads (hot path) ----------------------------------------------------------------
+
+    def best_bid(self) -> tuple[int, int] | None:
+        """The best bid as ``(price, size)``, or ``None`` when there are no bids."""
+        return (self.bid, self.bid_size) if self.bid else None
+
+    def best_ask(self) -> tuple[int, int] | None:
+        """The best ask as ``(price, size)``, or ``None`` when there are no asks."""
+        return (self.ask, self.ask_size) if self.ask != _NO_ASK else None
+
+    def spread(self) -> int | None:
+        """Best ask minus best bid in 1e-4 units, or ``None`` unless both sides have levels."""
+        if not self.bid or self.ask == _NO_ASK:
+            return None
+        return self.ask - self.bid
+
+    def mid(self) -> Decimal | None:
+        """The exact midpoint of best bid and best ask, or ``None`` unless both sides exist.
+
+        A Decimal because the midpoint of two 1e-4 prices can need a fifth decimal.
+        """
+        if not self.bid or self.ask == _NO_ASK:
+            return None
+        return (Decimal(self.bid + self.ask) / 2).scaleb(-_PRICE_DECIMALS)
+
+    @property
+    def crossed(self) -> bool:
+        """Whether the best bid is at or above the best ask (only possible mid-delta)."""
+        return bool(self.bid) and self.ask != _NO_ASK and self.bid >= self.ask
+
+    def size_at(self, side: BookSide, price: int) -> int:
+        """The size resting at ``price`` on ``side`` (0 when none)."""
+        if not 0 <= price <= PRICE_SCALE:
+            return 0
+        return self._sizes(side)[price]
+
+    def level_count(self, side: BookSide) -> int:
+        """How many price levels ``side`` holds."""
+        return self._occ(side).count(1)
+
+    def depth(self, side: BookSide, n: int) -> list[tuple[int, int]]:
+        """The best ``n`` levels of ``side``, best first, as ``(price, size)``."""
+        sizes = self._sizes(side)
+        occ = self._occ(side)
+        out: list[tuple[int, int]] = []
+        if side == "BUY":
+            price = self.bid
+            while price > 0 and len(out) < n:
+                out.append((price, sizes[price]))
+                price = occ.rfind(1, 0, price)
+        else:
+            price = self.ask
+            while 0 < price < PRICE_SCALE and len(out) < n:
+                out.append((price, sizes[price]))
+                price = occ.find(1, price + 1)
+        return out
+
+    def levels(self, side: BookSide, *, best_first: bool = False) -> list[tuple[int, int]]:
+        """Every level of ``side`` as ``(price, size)``.
+
+        Args:
+            side: ``"BUY"`` for bids, ``"SELL"`` for asks.
+            best_first: Order best level first. By default the venue's order is used (bids
+                ascending, asks descending: best **last**), which is what the official client's
+                market-price walk and the book hash expect.
+        """
+        best = self.depth(side, PRICE_SCALE)
+        return best if best_first else best[::-1]
+
+    def walk(
+        self, side: BookSide, amount: int, *, by: Literal["shares", "cost"] = "shares"
+    ) -> Walk:
+        """Take liquidity from ``side``, best level first, and say what it would give.
+
+        A buy order walks the asks (``side="SELL"``); a sell order walks the bids.
+
+        Args:
+            side: The book side to take from.
+            amount: Shares in 1e-6 base units (``by="shares"``), or pUSD in 1e-6 base units to
+                spend (``by="cost"``, the official client's market-buy amount).
+            by: What ``amount`` counts.
+
+        Returns:
+            The worst price touched, shares and exact cost, and whether the amount was filled.
+            A cost walk never spends more than ``amount``: at the last level it takes the
+            whole base units of shares that still fit.
+        """
+        if amount < 0:
+            raise ValueError(f"walk amount must be non-negative, got {amount}")
+        shares = notional = touched = worst = 0
+        budget = amount * PRICE_SCALE  # pUSD base units → 1e-10 pUSD, the notional's unit
+        remaining = amount
+        for price, size in self.depth(side, PRICE_SCALE):
+            if by == "shares":
+                if remaining <= 0:
+                    break
+                take = min(size, remaining)
+                remaining -= take
+            else:
+                if budget - notional < price:
+                    break
+                take = min(size, (budget - notional) // price)
+            shares += take
+            notional += take * price
+            touched += 1
+            worst = price
+            if by == "cost" and take < size:
+                break
+        complete = remaining <= 0 if by == "shares" else budget - notional < max(worst, 1)
+        if by == "cost" and not shares:
+            complete = amount == 0
+        return Walk(worst, shares, notional, touched, complete)
+
+    # -- Decimal views (for people and API edges) ------------------------------------------------
+
+    @property
+    def best_bid_price(self) -> Decimal | None:
+        """The best bid price as a Decimal, or ``None``."""
+        return _price_decimal(self.bid) if self.bid else None
+
+    @property
+    def best_ask_price(self) -> Decimal | None:
+        """The best ask price as a Decimal, or ``None``."""
+        return _price_decimal(self.ask) if self.ask != _NO_ASK else None
+
+    @property
+    def best_bid_size(self) -> Decimal | None:
+        """Shares resting at the best bid, as a Decimal, or ``None``."""
+        best = self.best_bid()
+        return _size_decimal(best[1]) if best else None
+
+    @property
+    def best_ask_size(self) -> Decimal | None:
+        """Shares resting at the best ask, as a Decimal, or ``None``."""
+        best = self.best_ask()
+        return _size_decimal(best[1]) if best else None
+
+    @property
+    def spread_price(self) -> Decimal | None:
+        """The spread as a Decimal, or ``None`` unless both sides exist."""
+        spread = self.spread()
+        return None if spread is None else _price_decimal(spread)
+
+    @property
+    def tick_size_price(self) -> Decimal:
+        """The tick size as a Decimal (``Decimal("0.01")``)."""
+        return _price_decimal(self.tick_size)
+
+    def wire_levels(self, side: BookSide) -> list[dict[str, str]]:
+        """``side`` in the venue's order and shape (``[{"price": "0.48", "size": "1200"}]``).
+
+        Prices and sizes are the shortest exact decimal strings, which is how the local
+        exchange writes them; hashing these reproduces its hash.
+        """
+        return [
+            {"price": format_price(price), "size": format_size(size)}
+            for price, size in self.levels(side)
+        ]
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _sizes(self, side: BookSide) -> list[int]:
+        if side == "BUY":
+            return self._bid_sizes
+        if side == "SELL":
+            return self._ask_sizes
+        raise BookIntegrityError(f"side {side!r} is neither 'BUY' (bids) nor 'SELL' (asks)")
+
+    def _occ(self, side: BookSide) -> bytearray:
+        if side == "BUY":
+            return self._bid_occ
+        if side == "SELL":
+            return self._ask_occ
+        raise BookIntegrityError(f"side {side!r} is neither 'BUY' (bids) nor 'SELL' (asks)")
