@@ -1,0 +1,101 @@
+"""The upstream HTTP client: one pooled aiohttp session per event loop.
+
+Under uvicorn there is one loop and so one session for the application's lifetime (opened
+lazily on the first request, closed by the lifespan). On Lambda, Mangum drives the app from a
+loop of its own; should a later invocation run on another loop, a session bound to the old one
+would fail, so the pool notices the change and opens a fresh session on the current loop.
+
+The session relays bytes, it does not interpret them: no cookie jar, no decompression (the
+body and its ``Content-Encoding`` reach the client as sent), no proxy settings from the
+environment, no redirects followed, and no default headers the client did not send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from pmproxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
+from pmproxy.settings import Settings
+
+# Headers aiohttp would otherwise invent; a relayed request carries only the client's own.
+_SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
+
+
+class UpstreamPool:
+    """Hands out the pooled client session of the running event loop.
+
+    Args:
+        settings: pool size and timeouts come from here.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.connect_timeout,
+            sock_connect=settings.connect_timeout,
+            sock_read=settings.read_timeout,
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """The session of the running loop, opened on first use (call from a coroutine)."""
+        loop = asyncio.get_running_loop()
+        session = self._session
+        if session is not None and self._loop is loop and not session.closed:
+            return session
+        if session is not None:
+            self._abandon(session)
+        connector = aiohttp.TCPConnector(
+            limit=self._settings.pool_size,
+            limit_per_host=0,
+            ttl_dns_cache=300,
+            keepalive_timeout=30.0,
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            auto_decompress=False,
+            trust_env=False,
+            skip_auto_headers=_SKIP_AUTO_HEADERS,
+            timeout=self.timeout,
+            raise_for_status=False,
+            requote_redirect_url=False,
+            max_field_size=16_384,
+        )
+        self._session, self._loop = session, loop
+        return session
+
+    def _abandon(self, session: aiohttp.ClientSession) -> None:
+        old = self._loop
+        if old is not None and not old.is_closed() and not old.is_running():
+            old.run_until_complete(session.close())
+        else:
+            # The old loop is gone, and with it every socket of the pool; only forget it.
+            session.detach()
+        self._session = None
+
+    async def close(self) -> None:
+        """Close the pooled connections (the lifespan's shutdown calls this)."""
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
+
+
+def map_error(route: str, exc: BaseException) -> UpstreamError:
+    """Translate an aiohttp or socket failure into the error pmproxy answers with.
+
+    Timeouts become :class:`UpstreamTimeoutError` (504); refused, reset or broken connections and
+    malformed answers become :class:`UpstreamUnavailableError` (502).
+    """
+    if isinstance(exc, TimeoutError):
+        return UpstreamTimeoutError(route, f"the {route} upstream did not answer in time")
+    reason = type(exc).__name__
+    return UpstreamUnavailableError(route, f"the {route} upstream is unavailable ({reason})")
+
+
+FAILURES = (aiohttp.ClientError, OSError, TimeoutError)
+"""Exceptions an upstream call can raise that :func:`map_error` translates."""
