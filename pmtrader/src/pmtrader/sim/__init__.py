@@ -1,0 +1,113 @@
+"""pmtrader.sim: a local exchange that speaks Polymarket's CLOB V2 protocol.
+
+The core is synchronous and free of I/O except for the optional SQLite store:
+
+* ``matching.OrderBook``: integer price-time priority book for one token (reused by the
+  backtester and the engine's dry-run gateway);
+* ``Exchange``: markets, API keys, order admission with production's error strings,
+  complementary YES/NO matching, settlement and fees, cancels, trade statuses, GTD expiry,
+  resolution, heartbeats, events for the websockets, persistence;
+* ``Catalogue``: the seeded markets; ``Flow``: seeded background traders;
+* ``ManualClock``/``ScaledClock``: sim time.
+
+The server (``pmtrader sim serve``) wraps ``Exchange`` in Polymarket's REST and websocket API.
+"""
+
+from pmtrader.sim.catalogue import Catalogue, Event, FeeParams, Market, RewardParams
+from pmtrader.sim.clock import Clock, ManualClock, ScaledClock
+from pmtrader.sim.errors import (
+    ApiKeyError,
+    HeartbeatRejected,
+    OrderRejected,
+    SimError,
+    StateError,
+    UnknownMarket,
+)
+from pmtrader.sim.events import (
+    BestBidAsk,
+    BookSnapshotRequest,
+    EventSink,
+    LastTradePrice,
+    LevelChange,
+    MarketResolved,
+    PriceChange,
+    SimEvent,
+    TickSizeChange,
+    UserOrderEvent,
+    UserTradeEvent,
+)
+from pmtrader.sim.exchange import Exchange
+from pmtrader.sim.ledger import Ledger, LedgerError
+from pmtrader.sim.matching import (
+    AMOUNT_SCALE,
+    PRICE_SCALE,
+    Fill,
+    OrderBook,
+    RestingOrder,
+    Side,
+)
+from pmtrader.sim.records import (
+    ApiCreds,
+    ApiKeyRecord,
+    BalanceAllowance,
+    BookSnapshot,
+    CancelResult,
+    MakerFill,
+    OrderRecord,
+    PlaceResult,
+    Position,
+    PricePoint,
+    SignedOrder,
+    Trade,
+)
+from pmtrader.sim.store import Store
+
+__all__ = [
+    "AMOUNT_SCALE",
+    "PRICE_SCALE",
+    "ApiCreds",
+    "ApiKeyError",
+    "ApiKeyRecord",
+    "BalanceAllowance",
+    "BestBidAsk",
+    "BookSnapshot",
+    "BookSnapshotRequest",
+    "CancelResult",
+    "Catalogue",
+    "Clock",
+    "Event",
+    "EventSink",
+    "Exchange",
+    "FeeParams",
+    "Fill",
+    "HeartbeatRejected",
+    "LastTradePrice",
+    "Ledger",
+    "LedgerError",
+    "LevelChange",
+    "MakerFill",
+    "ManualClock",
+    "Market",
+    "MarketResolved",
+    "OrderBook",
+    "OrderRecord",
+    "OrderRejected",
+    "PlaceResult",
+    "Position",
+    "PriceChange",
+    "PricePoint",
+    "RestingOrder",
+    "RewardParams",
+    "ScaledClock",
+    "Side",
+    "SignedOrder",
+    "SimError",
+    "SimEvent",
+    "StateError",
+    "Store",
+    "TickSizeChange",
+    "Trade",
+    "UnknownMarket",
+    "UserOrderEvent",
+    "UserTradeEvent",
+]

@@ -1,0 +1,209 @@
+"""Time and operator actions of ``Exchange``: trade settlement statuses, GTD expiry, market
+resolution and redemption, the heartbeat dead-man switch, tick-size changes, failed trades.
+
+Bound into ``Exchange`` in ``exchange.py``. ``advance(now_ms)`` is idempotent for a given time and
+cheap when nothing is due (a few comparisons), so the server can call it on every timer tick.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import TYPE_CHECKING
+
+from pmtrader.sim.errors import HeartbeatRejected, SimError, UnknownMarket
+from pmtrader.sim.matching import PRICE_SCALE
+
+if TYPE_CHECKING:
+    from pmtrader.sim.catalogue import Market
+    from pmtrader.sim.exchange import Exchange
+
+__all__ = ["advance", "fail_trade", "heartbeat", "resolve", "set_tick_size"]
+
+_TERMINAL = ("CONFIRMED", "FAILED")
+
+
+def advance(self: Exchange, now_ms: int) -> None:
+    """Apply everything due by ``now_ms``: trade statuses, GTD expiry, heartbeats, end dates.
+
+    Trades go MATCHED → MINED after ``MINE_AFTER_MS`` and → CONFIRMED after ``CONFIRM_AFTER_MS``
+    (user ``trade`` events each time); GTD orders past their expiration are cancelled; a key whose
+    heartbeat lapsed more than ``HEARTBEAT_TIMEOUT_MS`` ago has all its orders cancelled; markets
+    past their end date resolve (YES wins when its mid is at least 0.5; in a neg-risk event the
+    outcome with the highest mid wins).
+    """
+    from pmtrader.sim.exchange import CONFIRM_AFTER_MS, MINE_AFTER_MS
+
+    self._last_advance = max(self._last_advance, now_ms)
+    while self._pending:
+        trade = self._pending[0]
+        if trade.status in _TERMINAL:
+            self._pending.popleft()
+            continue
+        if trade.status == "MATCHED" and now_ms >= trade.match_ms + MINE_AFTER_MS:
+            _set_status(self, trade.id, "MINED", now_ms)
+            continue
+        if trade.status == "MINED" and now_ms >= trade.match_ms + CONFIRM_AFTER_MS:
+            _set_status(self, trade.id, "CONFIRMED", now_ms)
+            self._pending.popleft()
+            continue
+        break
+    while self._expiries and self._expiries[0][0] <= now_ms:
+        _, order_id = heapq.heappop(self._expiries)
+        record = self._orders.get(order_id)
+        if record is not None and record.status == "LIVE":
+            self.cancel(record.owner, [order_id])
+    for key, (_, deadline) in list(self._heartbeats.items()):
+        if now_ms > deadline:
+            del self._heartbeats[key]
+            self.cancel_all(key)
+    for event in self.catalogue.events:
+        due = [m for m in event.markets if not m.closed and m.end_ms <= now_ms]
+        if not due:
+            continue
+        if event.neg_risk:
+            open_markets = [m for m in event.markets if not m.closed]
+            winner = max(open_markets, key=lambda m: _mid(self, m))
+            self.resolve(winner.condition_id, winner.yes_token)
+        for market in due:
+            if not market.closed:
+                yes_wins = _mid(self, market) >= PRICE_SCALE // 2
+                self.resolve(market.condition_id, market.yes_token if yes_wins else market.no_token)
+    self._flush()
+
+
+def _mid(self: Exchange, market: Market) -> int:
+    bid, ask = self.best_bid_ask(market.yes_token)
+    if bid is not None and ask is not None:
+        return (bid + ask) // 2
+    last = self._last_trade.get(market.yes_token)
+    return market.initial_mid if last is None else last[0]
+
+
+def _set_status(self: Exchange, trade_id: str, status: str, now_ms: int) -> None:
+    trade = self._trades[trade_id]
+    trade.status = status
+    trade.last_update_ms = now_ms
+    self._dirty_trades.add(trade_id)
+    self._trade_events(trade, now_ms)
+
+
+def fail_trade(self: Exchange, trade_id: str) -> None:
+    """Mark a not-yet-confirmed trade FAILED (operator fault injection).
+
+    The sim settles balances at match time and keeps them: FAILED exercises a client's handling
+    of the status, it does not unwind the ledger.
+
+    Raises:
+        SimError: unknown trade, or already CONFIRMED/FAILED.
+    """
+    trade = self._trades.get(trade_id)
+    if trade is None:
+        raise SimError(f"trade {trade_id} not found")
+    if trade.status in _TERMINAL:
+        raise SimError(f"trade {trade_id} is already {trade.status}")
+    _set_status(self, trade_id, "FAILED", self._clock.now_ms())
+    self._flush()
+
+
+def heartbeat(self: Exchange, owner_key: str, heartbeat_id: str) -> str:
+    """Accept a heartbeat and return the id the next one must carry.
+
+    The first accepted send (empty id) arms the dead-man switch for all of the key's orders; each
+    later send must carry the id returned by the previous one. After ``HEARTBEAT_TIMEOUT_MS``
+    without an accepted send, ``advance`` cancels all the key's orders and forgets the
+    registration, so any later send re-arms it.
+
+    Raises:
+        HeartbeatRejected: a wrong id while armed (carries the expected id); the deadline is
+            not refreshed.
+        SimError: unknown API key.
+    """
+    from pmtrader.sim.exchange import HEARTBEAT_TIMEOUT_MS
+
+    if owner_key not in self._keys:
+        raise SimError("Unauthorized/Invalid api key")
+    now = self._clock.now_ms()
+    current = self._heartbeats.get(owner_key)
+    if current is not None and current[1] >= now and heartbeat_id != current[0]:
+        raise HeartbeatRejected(current[0])
+    next_id = str(_uuid(self._next("heartbeat")))
+    self._heartbeats[owner_key] = (next_id, now + HEARTBEAT_TIMEOUT_MS)
+    return next_id
+
+
+def _uuid(digest: bytes) -> str:
+    import uuid
+
+    return str(uuid.UUID(bytes=digest[:16], version=4))
+
+
+def resolve(self: Exchange, condition_id: str, winning_token_id: str) -> None:
+    """Resolve a market: stop trading, cancel open orders, redeem winners at 1 pUSD per share.
+
+    Open orders end ``CANCELED_MARKET_RESOLVED``. Every holder of the winning token receives one
+    pUSD per share from the market's pool, and both tokens are burnt. In a neg-risk event a YES win
+    resolves every other outcome of the event to NO.
+
+    Raises:
+        UnknownMarket: the condition id or winning token does not belong to the catalogue.
+        SimError: the market is already resolved.
+    """
+    market = self.catalogue.market(condition_id)
+    if market is None:
+        raise UnknownMarket("market not found")
+    if winning_token_id not in market.token_ids:
+        raise UnknownMarket(f"token {winning_token_id} is not an outcome of {condition_id}")
+    if market.closed:
+        raise SimError(f"market {condition_id} is already resolved")
+    now = self._clock.now_ms()
+    book = self._book_of(market)
+    touched = set()
+    top_before = (book.best_bid(), book.best_ask())
+    for order in book.orders():
+        touched.add((order.side, order.price))
+        self._close_order(self._orders[order.order_id], "CANCELED_MARKET_RESOLVED", now)
+    self._level_events(market, touched, now)
+    self._top_events(market, top_before, now)
+    market.closed = True
+    market.winner = winning_token_id
+    self._dirty_markets.add(market.condition_id)
+    for address in self.ledger.addresses():
+        for token in market.token_ids:
+            shares = self.ledger.token(address, token)
+            if not shares:
+                continue
+            payout = shares if token == winning_token_id else 0
+            self.ledger.move_token(address, token, -shares)
+            self.ledger.pool_move(market.condition_id, -payout)
+            self.ledger.move_pusd(address, payout)
+            self.ledger.record_sell(address, token, shares, payout)
+    self._resolved_event(market, winning_token_id, now)
+    if market.neg_risk and winning_token_id == market.yes_token:
+        for sibling in self.catalogue.event_of(market).markets:
+            if not sibling.closed:
+                self.resolve(sibling.condition_id, sibling.no_token)
+    self._flush()
+
+
+def set_tick_size(self: Exchange, token_id: str, tick: int) -> None:
+    """Change the minimum tick of a token's market (both tokens) and emit ``tick_size_change``.
+
+    Resting orders keep their prices; new GTC/GTD orders must sit on the new grid.
+
+    Raises:
+        UnknownMarket: unknown token.
+        SimError: ``tick`` is not one of production's ticks (1, 10, 25, 50, 100, 1000 in 1e-4).
+    """
+    from pmtrader.sim.exchange import TICKS
+
+    market = self.catalogue.market_by_token(token_id)
+    if market is None:
+        raise UnknownMarket("Invalid token id")
+    if tick not in TICKS:
+        raise SimError(
+            f"tick {tick} is not a Polymarket tick size; use one of 0.1, 0.01, 0.005, 0.0025, "
+            "0.001, 0.0001"
+        )
+    if tick != market.tick:
+        self._change_tick(market, tick, self._clock.now_ms())
+    self._flush()
