@@ -124,7 +124,12 @@ def heartbeat(self: Exchange, owner_key: str, heartbeat_id: str) -> str:
         raise SimError("Unauthorized/Invalid api key")
     now = self._clock.now_ms()
     current = self._heartbeats.get(owner_key)
-    if current is not None and current[1] >= now and heartbeat_id != current[0]:
+    if current is not None and now > current[1]:
+        # lapsed before the timer noticed: the dead-man switch fires first, then this send re-arms
+        del self._heartbeats[owner_key]
+        self.cancel_all(owner_key)
+        current = None
+    if current is not None and heartbeat_id != current[0]:
         raise HeartbeatRejected(current[0])
     next_id = str(_uuid(self._next("heartbeat")))
     self._heartbeats[owner_key] = (next_id, now + HEARTBEAT_TIMEOUT_MS)
