@@ -10,4 +10,6 @@ import pmproxy
 import pmstrat
 import pmtrader
 
+pytest_plugins = ["pmtrader.testing"]
+
 __all__ = ["pmengine", "pmproxy", "pmstrat", "pmtrader"]

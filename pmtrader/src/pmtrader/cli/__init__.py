@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from pmtrader import __version__
+from pmtrader.cli import sim as _sim
 
 app = typer.Typer(
     name="pmtrader",
@@ -16,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+app.add_typer(_sim.app, name="sim")
 
 
 def _print_version(value: bool) -> None:
