@@ -57,7 +57,9 @@ __all__ = [
     "format_price",
     "format_size",
     "parse_price",
+    "parse_prices",
     "parse_size",
+    "parse_sizes",
 ]
 
 #: Prices are integers in 1e-4 units: 0.01 is 100.
@@ -77,13 +79,22 @@ _NO_BID: Final = 0
 _NO_ASK: Final = PRICE_SCALE
 _ZEROS: Final = [0] * _GRID
 _EMPTY: Final = bytes(_GRID)
-# Price strings repeat endlessly on a feed, so a bounded memo beats parsing each one.
+# Price strings repeat endlessly on a feed (at most 10,001 points per spelling), and a `book`
+# event re-sends every unchanged level after each trade, so most size strings repeat too. A
+# bounded memo per unit turns the parse into one C-level dict lookup; when full it starts over.
 _PRICE_MEMO: dict[str, int] = {}
-_PRICE_MEMO_LIMIT: Final = 65_536
+_SIZE_MEMO: dict[str, int] = {}
+_MEMO_LIMIT: Final = 65_536
 
 
 def _parse_fixed(text: str, decimals: int, what: str) -> int:
     whole, dot, frac = text.partition(".")
+    # The venue's own spelling ("1200", "310.5"): digits, at most one dot, few enough decimals.
+    if whole.isdigit() and whole.isascii() and len(frac) <= decimals:
+        if not dot:
+            return int(whole) * _POW10[decimals]
+        if frac.isdigit() and frac.isascii():
+            return int(whole) * _POW10[decimals] + int(frac) * _POW10[decimals - len(frac)]
     if dot and not frac:
         frac = "0"
     if (
@@ -112,8 +123,7 @@ def parse_price(text: str) -> int:
     units = _PRICE_MEMO.get(text)
     if units is None:
         units = _parse_fixed(text, _PRICE_DECIMALS, "price")
-        if len(_PRICE_MEMO) < _PRICE_MEMO_LIMIT:
-            _PRICE_MEMO[text] = units
+        _remember(_PRICE_MEMO, text, units)
     return units
 
 
@@ -124,9 +134,48 @@ def parse_size(text: str) -> int:
         ValueError: The text is not a plain non-negative decimal, or has more than 6 decimals
             that are not zeros.
     """
-    if text.isdigit():
-        return int(text) * AMOUNT_SCALE
-    return _parse_fixed(text, _SIZE_DECIMALS, "size")
+    units = _SIZE_MEMO.get(text)
+    if units is None:
+        units = _parse_fixed(text, _SIZE_DECIMALS, "size")
+        _remember(_SIZE_MEMO, text, units)
+    return units
+
+
+def parse_prices(texts: list[str]) -> list[int]:
+    """:func:`parse_price` over a list; one C-level pass when every string was seen before."""
+    try:
+        return list(map(_PRICE_MEMO.__getitem__, texts))
+    except KeyError:
+        return _parse_many(texts, _PRICE_MEMO, _PRICE_DECIMALS, "price")
+
+
+def parse_sizes(texts: list[str]) -> list[int]:
+    """:func:`parse_size` over a list; one C-level pass when every string was seen before."""
+    try:
+        return list(map(_SIZE_MEMO.__getitem__, texts))
+    except KeyError:
+        return _parse_many(texts, _SIZE_MEMO, _SIZE_DECIMALS, "size")
+
+
+def _parse_many(texts: list[str], memo: dict[str, int], decimals: int, what: str) -> list[int]:
+    out: list[int] = []
+    append = out.append
+    get = memo.get
+    for text in texts:
+        units = get(text)
+        if units is None:
+            units = _parse_fixed(text, decimals, what)
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[text] = units
+        append(units)
+    return out
+
+
+def _remember(memo: dict[str, int], text: str, units: int) -> None:
+    if len(memo) >= _MEMO_LIMIT:
+        memo.clear()
+    memo[text] = units
 
 
 def _format_fixed(value: int, decimals: int) -> str:
@@ -144,6 +193,47 @@ def format_price(units: int) -> str:
 def format_size(base_units: int) -> str:
     """Format 1e-6 base units as the shortest exact decimal string (``310500000`` → ``"310.5"``)."""
     return _format_fixed(base_units, _SIZE_DECIMALS)
+
+
+def _occupancy(name: str, prices: list[int], sizes: list[int]) -> bytearray:
+    """The occupancy array of one snapshot side, or a :class:`BookIntegrityError` saying why not.
+
+    The common case costs C builtins (``min``, ``max``, ``set``) and one store per level.
+    """
+    occ = bytearray(_EMPTY)
+    if not prices and not sizes:
+        return occ
+    if (
+        len(prices) == len(sizes)
+        and min(prices) > 0
+        and max(prices) < PRICE_SCALE
+        and min(sizes) > 0
+        and len(set(prices)) == len(prices)
+    ):
+        for price in prices:
+            occ[price] = 1
+        return occ
+    if len(prices) != len(sizes):
+        raise BookIntegrityError(
+            f"snapshot {name}s have {len(prices)} prices but {len(sizes)} sizes"
+        )
+    seen: set[int] = set()
+    for price, size in zip(prices, sizes, strict=True):
+        if not 0 < price < PRICE_SCALE:
+            raise BookIntegrityError(
+                f"snapshot {name} price {price} is outside (0, {PRICE_SCALE}) 1e-4 units"
+            )
+        if size <= 0:
+            raise BookIntegrityError(
+                f"snapshot {name} at price {format_price(price)} has size {size}; "
+                "snapshot levels must be positive"
+            )
+        if price in seen:
+            raise BookIntegrityError(
+                f"snapshot repeats the {name} level at price {format_price(price)}"
+            )
+        seen.add(price)
+    raise AssertionError("unreachable: the fast checks failed but no level is invalid")
 
 
 def _price_decimal(units: int) -> Decimal:
@@ -340,43 +430,58 @@ class Book:
             BookIntegrityError: A price is outside (0, 1), a size is not positive, a price
                 repeats on one side, or the snapshot is crossed. The book is left unchanged.
         """
-        bid_sizes = list(_ZEROS)
-        ask_sizes = list(_ZEROS)
-        bid_occ = bytearray(_EMPTY)
-        ask_occ = bytearray(_EMPTY)
-        for name, levels, sizes, occ in (
-            ("bid", bids, bid_sizes, bid_occ),
-            ("ask", asks, ask_sizes, ask_occ),
-        ):
-            for price, size in levels:
-                if not 0 < price < PRICE_SCALE:
-                    raise BookIntegrityError(
-                        f"snapshot {name} price {price} is outside (0, {PRICE_SCALE}) 1e-4 units"
-                    )
-                if size <= 0:
-                    raise BookIntegrityError(
-                        f"snapshot {name} at price {format_price(price)} has size {size}; "
-                        "snapshot levels must be positive"
-                    )
-                if occ[price]:
-                    raise BookIntegrityError(
-                        f"snapshot repeats the {name} level at price {format_price(price)}"
-                    )
-                sizes[price] = size
-                occ[price] = 1
-        best_bid = max(bid_occ.rfind(1), _NO_BID)
-        best_ask = ask_occ.find(1)
-        if best_ask < 0:
-            best_ask = _NO_ASK
-        if best_bid and best_ask != _NO_ASK and best_bid >= best_ask:
+        bid_levels = list(bids)
+        ask_levels = list(asks)
+        self.apply_snapshot_columns(
+            [p for p, _ in bid_levels],
+            [s for _, s in bid_levels],
+            [p for p, _ in ask_levels],
+            [s for _, s in ask_levels],
+            timestamp=timestamp,
+            hash=hash,
+        )
+
+    def apply_snapshot_columns(
+        self,
+        bid_prices: list[int],
+        bid_sizes: list[int],
+        ask_prices: list[int],
+        ask_sizes: list[int],
+        *,
+        timestamp: int,
+        hash: str = "",
+    ) -> None:
+        """:meth:`apply_snapshot` from parallel lists of prices and sizes (the decoder's shape).
+
+        The checks run in C builtins (``min``, ``max``, ``set``) and the copy is one
+        store per level, which keeps a 100-level snapshot cheap on a busy feed.
+
+        Raises:
+            BookIntegrityError: As :meth:`apply_snapshot`; the book is left unchanged.
+        """
+        bid_occ = _occupancy("bid", bid_prices, bid_sizes)
+        ask_occ = _occupancy("ask", ask_prices, ask_sizes)
+        best_bid = max(bid_prices) if bid_prices else _NO_BID
+        best_ask = min(ask_prices) if ask_prices else _NO_ASK
+        if best_bid >= best_ask:
             raise BookIntegrityError(
                 f"snapshot is crossed: best bid {format_price(best_bid)} >= best ask "
                 f"{format_price(best_ask)}; resubscribe for a fresh snapshot"
             )
-        self._bid_sizes, self._ask_sizes = bid_sizes, ask_sizes
+        # Checked: nothing below can fail. The size lists are reused (the occupancy arrays say
+        # which entries are live), so a snapshot costs its own levels, not the 10,001-point grid.
+        # Plain loops: CPython specialises list stores, which beats map(list.__setitem__, ...).
+        sizes = self._bid_sizes
+        for price, size in zip(bid_prices, bid_sizes, strict=True):
+            sizes[price] = size
+        sizes = self._ask_sizes
+        for price, size in zip(ask_prices, ask_sizes, strict=True):
+            sizes[price] = size
         self._bid_occ, self._ask_occ = bid_occ, ask_occ
-        self.bid, self.bid_size = best_bid, bid_sizes[best_bid]
-        self.ask, self.ask_size = best_ask, ask_sizes[best_ask]
+        self.bid = best_bid
+        self.bid_size = self._bid_sizes[best_bid] if best_bid else 0
+        self.ask = best_ask
+        self.ask_size = self._ask_sizes[best_ask] if best_ask != _NO_ASK else 0
         self.timestamp = timestamp
         self.hash = hash
         self.stale = False
@@ -433,8 +538,6 @@ class Book:
 
     def clear(self) -> None:
         """Empty both sides and mark the book stale (it no longer mirrors the venue)."""
-        self._bid_sizes = list(_ZEROS)
-        self._ask_sizes = list(_ZEROS)
         self._bid_occ = bytearray(_EMPTY)
         self._ask_occ = bytearray(_EMPTY)
         self.bid = self.bid_size = self.ask_size = 0
@@ -474,7 +577,7 @@ class Book:
 
     def size_at(self, side: BookSide, price: int) -> int:
         """The size resting at ``price`` on ``side`` (0 when none)."""
-        if not 0 <= price <= PRICE_SCALE:
+        if not 0 <= price <= PRICE_SCALE or not self._occ(side)[price]:
             return 0
         return self._sizes(side)[price]
 
