@@ -40,6 +40,10 @@ from pmengine.errors import ConfigError
 
 DEFAULT_CLOB_URL: Final = "https://clob.polymarket.com/"
 DEFAULT_WS_URL: Final = "wss://ws-subscriptions-clob.polymarket.com/ws"
+DEFAULT_GAMMA_URL: Final = "https://gamma-api.polymarket.com"
+#: ``--env sim``: the local exchange (``pmtrader sim serve``) unless the URLs are set.
+SIM_CLOB_URL: Final = "http://127.0.0.1:8700/"
+SIM_WS_URL: Final = "ws://127.0.0.1:8700/ws"
 DEFAULT_MAX_POSITION_SIZE: Final = Decimal(1000)
 DEFAULT_MAX_TOTAL_EXPOSURE: Final = Decimal(5000)
 DEFAULT_TICK_INTERVAL_MS: Final = 1000
@@ -142,6 +146,15 @@ class Settings:
         if self.pmproxy_url:
             return self.pmproxy_url.rstrip("/") + "/clob/"
         return self.clob_url
+
+    @property
+    def gamma_url(self) -> str:
+        """Gamma (market metadata): through pmproxy, the local exchange's ``/gamma``, or prod."""
+        if self.pmproxy_url:
+            return self.pmproxy_url.rstrip("/") + "/gamma"
+        if self.env == "sim":
+            return self.clob_url.rstrip("/") + "/gamma"
+        return DEFAULT_GAMMA_URL
 
     def param_dict(self) -> dict[str, str]:
         """The ``--param k=v`` pairs as a dict (later pairs win)."""

@@ -1,0 +1,311 @@
+"""The live gateway: the pmtrader SDK (through pmproxy when ``PMPROXY_URL`` is set).
+
+Orders are signed here, synchronously, with pmtrader's exact amounts and py-clob-client-v2's
+order builder, so the order hash is known (and journalled) before anything is sent. A POST that
+gets no answer raises :class:`~pmengine.errors.AmbiguousSubmitError`: the engine then asks the
+venue by hash and never signs the intent again. Fills come from polling the venue's trades (REST)
+so that a dropped user socket can never lose one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import structlog
+from pmtrader._amounts import limit_amounts
+from pmtrader.client import AsyncClient
+from pmtrader.config import Secret as PmtSecret
+from pmtrader.config import Settings as PmtSettings
+from pmtrader.config import SignatureType
+from pmtrader.models.clob import OrderType, Side
+from pmtrader.signing import SignedOrder as PmtSignedOrder
+from pmtrader.signing import new_salt, sign_order
+
+from pmengine.config import Settings
+from pmengine.errors import AmbiguousSubmitError, ConfigError, GatewayError
+from pmengine.gateway import SignedOrder, SubmitResult, VenueFill, VenueOrder
+from pmengine.order import OrderRequest
+from pmengine.units import (
+    BUY,
+    SELL,
+    amount_to_decimal,
+    amount_to_int,
+    price_to_decimal,
+    price_to_int,
+)
+from pmtrader import errors as pmt_errors
+
+log = structlog.get_logger("pmengine.live")
+
+#: Trades are polled this often (seconds) for fills of our orders.
+FILL_POLL_S = 0.25
+
+
+def _side(side: Side | str) -> int:
+    return BUY if str(getattr(side, "value", side)).upper() == "BUY" else SELL
+
+
+def _ms(raw: str | int | None) -> int:
+    try:
+        value = int(str(raw))
+    except (TypeError, ValueError):
+        return 0
+    return value * 1000 if value < 10_000_000_000 else value
+
+
+@dataclass
+class _Sent:
+    signed: PmtSignedOrder
+    post_only: bool
+
+
+class LiveGateway:
+    """Talks to the venue through ``pmtrader.client.AsyncClient``."""
+
+    name = "live"
+
+    def __init__(self, client: AsyncClient, *, owner_key_hint: str = "") -> None:
+        self.client = client
+        self._signer: Any = None
+        self._sent: dict[str, _Sent] = {}
+        self._heartbeat_id = ""
+        self._mine: set[str] = set()
+        self._trades_after = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> LiveGateway:
+        """Build the SDK client from the engine settings (no I/O)."""
+        if settings.private_key is None:
+            raise ConfigError("live trading needs a private key (see pmengine --help)")
+        base = settings.rest_url.rstrip("/")
+        if settings.pmproxy_url is None and settings.env == "sim":
+            pmt = PmtSettings.for_sim(base)
+        else:
+            pmt = PmtSettings(
+                env="sim" if settings.env == "sim" else "prod",
+                clob_url=base,
+                gamma_url=settings.gamma_url,
+                ws_url=settings.ws_url.rstrip("/"),
+                proxy_url=settings.pmproxy_url,
+            )
+        from dataclasses import replace
+
+        pmt = replace(
+            pmt,
+            private_key=PmtSecret(settings.private_key.reveal()),
+            funder=settings.funder_address,
+            signature_type=SignatureType(settings.signature_type),
+            ws_url=settings.ws_url.rstrip("/"),
+        )
+        return cls(AsyncClient(pmt))
+
+    async def start(self) -> None:
+        """Get the L2 API credentials (create or derive) and the signer."""
+        from py_clob_client_v2.signer import Signer
+
+        try:
+            await self.client.account.create_or_derive_api_key(use=True)
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(f"cannot get API credentials: {exc}") from exc
+        key = self.client.settings.private_key
+        assert key is not None
+        self._signer = Signer(key.reveal(), self.client.settings.chain_id)
+
+    async def close(self) -> None:
+        """Close the HTTP pool."""
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+
+    def sign(self, req: OrderRequest, *, tick: int, neg_risk: bool, now_ms: int) -> SignedOrder:
+        """Sign with exact amounts; the order hash is the EIP-712 hash (the venue's id)."""
+        side = Side.BUY if req.side == BUY else Side.SELL
+        amounts = limit_amounts(
+            side, price_to_decimal(req.price), amount_to_decimal(req.size), price_to_decimal(tick)
+        )
+        settings = self.client.settings
+        signed = sign_order(
+            self._signer,
+            chain_id=settings.chain_id,
+            token_id=req.token_id,
+            amounts=amounts,
+            signature_type=settings.signature_type,
+            funder=settings.funder,
+            neg_risk=neg_risk,
+            salt=new_salt(),
+            timestamp_ms=now_ms,
+        )
+        creds = self.client.api_credentials
+        owner = creds.key if creds is not None else ""
+        body = signed.payload(owner, OrderType.GTC, post_only=req.post_only)
+        self._sent[signed.order_hash] = _Sent(signed, req.post_only)
+        self._mine.add(signed.order_hash)
+        return SignedOrder(
+            signed.order_hash,
+            json.dumps(body, separators=(",", ":")),
+            req.token_id,
+            req.side,
+            req.price,
+            req.size,
+            req.post_only,
+        )
+
+    def adopt(self, order_hash: str) -> None:
+        """Count a journalled order as ours (for fills after a restart)."""
+        self._mine.add(order_hash)
+
+    async def submit(self, order: SignedOrder) -> SubmitResult:
+        """POST the signed order."""
+        sent = self._sent.get(order.order_hash)
+        if sent is None:
+            raise GatewayError(f"order {order.order_hash} was not signed by this process")
+        try:
+            resp = await self.client.orders.post_order(
+                sent.signed, OrderType.GTC, post_only=sent.post_only
+            )
+        except (pmt_errors.OrderStatusUnknownError, pmt_errors.TransportError) as exc:
+            raise AmbiguousSubmitError(str(exc)) from exc
+        except pmt_errors.ServiceUnavailableError as exc:
+            raise AmbiguousSubmitError(str(exc)) from exc
+        except pmt_errors.ApiError as exc:
+            if "duplicat" in str(exc).lower():
+                # The first copy got through after all: the venue holds exactly one.
+                return SubmitResult(order.order_hash, "live")
+            return SubmitResult(order.order_hash, "rejected", str(exc))
+        if not resp.success:
+            return SubmitResult(order.order_hash, "rejected", resp.error_msg or resp.status)
+        return SubmitResult(order.order_hash, resp.status or "live")
+
+    async def cancel(self, order_hashes: list[str]) -> list[str]:
+        """Cancel orders by hash."""
+        try:
+            resp = await self.client.orders.cancel_orders(order_hashes)
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        return list(resp.canceled)
+
+    async def cancel_all(self) -> list[str]:
+        """Cancel every open order of this account."""
+        try:
+            resp = await self.client.orders.cancel_all()
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        return list(resp.canceled)
+
+    def _venue_order(self, o: Any) -> VenueOrder:
+        return VenueOrder(
+            str(o.id),
+            str(o.asset_id),
+            _side(o.side),
+            price_to_int(Decimal(o.price)),
+            amount_to_int(Decimal(o.original_size)),
+            amount_to_int(Decimal(o.size_matched)),
+            str(o.status).upper(),
+        )
+
+    async def get_order(self, order_hash: str) -> VenueOrder | None:
+        """Look an order up by hash; ``None`` when the venue has never seen it."""
+        try:
+            found = await self.client.orders.get_order(order_hash)
+        except pmt_errors.NotFoundError:
+            return None
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        if not found.id:
+            return None
+        return self._venue_order(found)
+
+    async def open_orders(self) -> list[VenueOrder]:
+        """Every open order of this account."""
+        try:
+            found = await self.client.orders.get_open_orders()
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        return [self._venue_order(o) for o in found]
+
+    def _fills_of(self, trade: Any) -> list[VenueFill]:
+        out: list[VenueFill] = []
+        ts = _ms(trade.match_time) or _ms(trade.last_update)
+        if trade.taker_order_id in self._mine:
+            out.append(
+                VenueFill(
+                    f"{trade.id}:{trade.taker_order_id}",
+                    str(trade.taker_order_id),
+                    str(trade.asset_id),
+                    _side(trade.side),
+                    price_to_int(Decimal(trade.price)),
+                    amount_to_int(Decimal(trade.size)),
+                    0,
+                    ts,
+                )
+            )
+        out.extend(
+            VenueFill(
+                f"{trade.id}:{maker.order_id}",
+                str(maker.order_id),
+                str(maker.asset_id or trade.asset_id),
+                _side(maker.side or ("SELL" if _side(trade.side) == BUY else "BUY")),
+                price_to_int(Decimal(maker.price)),
+                amount_to_int(Decimal(maker.matched_amount)),
+                0,
+                ts,
+            )
+            for maker in trade.maker_orders
+            if maker.order_id in self._mine
+        )
+        return out
+
+    async def trades_since(self, after_ms: int) -> list[VenueFill]:
+        """Our fills in trades after ``after_ms``."""
+        try:
+            trades = await self.client.orders.get_trades(after=after_ms // 1000)
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        out: list[VenueFill] = []
+        for trade in trades:
+            if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
+                continue
+            out.extend(self._fills_of(trade))
+        return out
+
+    async def run_fills(self, post: Callable[[VenueFill], Awaitable[None]], since_ms: int) -> None:
+        """Poll trades for our fills until cancelled (the engine drops duplicates by id)."""
+        after = max(since_ms - 60_000, 0)
+        while True:
+            with contextlib.suppress(GatewayError):
+                for fill in await self.trades_since(after):
+                    await post(fill)
+            await asyncio.sleep(FILL_POLL_S)
+
+    async def balance(self) -> int:
+        """pUSD balance in base units."""
+        try:
+            found = await self.client.account.get_balance_allowance("COLLATERAL")
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        return int(found.balance)
+
+    async def token_balances(self, tokens: list[str]) -> dict[str, int]:
+        """Conditional-token balances in base units."""
+        out: dict[str, int] = {}
+        for token in tokens:
+            try:
+                found = await self.client.account.get_balance_allowance("CONDITIONAL", token)
+            except pmt_errors.PmtraderError as exc:
+                raise GatewayError(str(exc)) from exc
+            out[token] = int(found.balance)
+        return out
+
+    async def heartbeat(self) -> None:
+        """Keep resting orders alive (the venue cancels them ~10 s after the last one)."""
+        try:
+            resp = await self.client.orders.post_heartbeat(self._heartbeat_id)
+        except pmt_errors.PmtraderError as exc:
+            self._heartbeat_id = ""
+            raise GatewayError(str(exc)) from exc
+        self._heartbeat_id = resp.heartbeat_id

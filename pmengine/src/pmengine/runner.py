@@ -1,0 +1,93 @@
+"""Wire an engine together from the settings (the process edge) and run it."""
+
+from __future__ import annotations
+
+import structlog
+
+from pmengine import logs
+from pmengine.config import Settings
+from pmengine.core import EngineCore
+from pmengine.engine import Engine, EngineConfig
+from pmengine.feed import MarketFeed
+from pmengine.gateway import DryRunGateway, Gateway
+from pmengine.journal import Journal, now_ms
+from pmengine.markets import resolve_markets
+from pmengine.metrics import EngineMetrics
+from pmengine.risk import RiskLimits
+from pmengine.strategy import StrategyRunner, load_strategy
+from pmengine.units import amount_to_int
+from pmstrat import MarketInfo
+
+log = structlog.get_logger("pmengine")
+
+
+def limits_from(settings: Settings) -> RiskLimits:
+    """Risk limits from the settings (the rest keep their conservative defaults)."""
+    max_position = amount_to_int(settings.max_position_size)
+    max_exposure = amount_to_int(settings.max_total_exposure)
+    return RiskLimits(
+        max_position=max_position,
+        max_total_exposure=max_exposure,
+        max_order_size=max_position,
+        max_order_notional=max_exposure,
+        stale_book_ms=max(10 * settings.tick_interval_ms, 10_000),
+    )
+
+
+def build_gateway(settings: Settings, core: EngineCore) -> Gateway:
+    """The dry-run gateway, or the live one through the pmtrader SDK."""
+    if settings.dry_run:
+        return DryRunGateway(
+            core.books.get, cash=amount_to_int(settings.max_total_exposure), clock=now_ms
+        )
+    from pmengine.live import LiveGateway
+
+    return LiveGateway.from_settings(settings)
+
+
+async def run_engine(settings: Settings, *, markets: list[MarketInfo] | None = None) -> int:
+    """Run until SIGTERM/SIGINT; return the exit code."""
+    secrets = [settings.private_key.reveal()] if settings.private_key else []
+    logs.configure(settings.log_level, secrets=secrets)
+    log.info(
+        "engine.starting",
+        dry_run=settings.dry_run,
+        env=settings.env,
+        rest_url=settings.rest_url,
+        strategies=list(settings.strategies),
+        markets=list(settings.markets),
+    )
+    if markets is None:
+        markets = await resolve_markets(settings.gamma_url, list(settings.markets))
+    params = settings.param_dict()
+    runners = []
+    for ref in settings.strategies:
+        instance, selected = load_strategy(ref, params, markets)
+        runners.append(StrategyRunner(instance, selected))
+    core = EngineCore(limits_from(settings))
+    metrics = EngineMetrics()
+    if settings.metrics_port is not None:
+        port = metrics.serve(settings.metrics_port)
+        log.info("metrics.serving", port=port)
+    journal = Journal.in_dir(settings.state_dir).open()
+    gateway = build_gateway(settings, core)
+    feed = MarketFeed(settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms)
+    engine = Engine(
+        core=core,
+        gateway=gateway,
+        journal=journal,
+        metrics=metrics,
+        runners=runners,
+        config=EngineConfig(
+            state_dir=settings.state_dir,
+            tick_interval_ms=settings.tick_interval_ms,
+            dry_run=settings.dry_run,
+            markets=markets,
+        ),
+        feed=feed if markets else None,
+    )
+    try:
+        return await engine.run()
+    finally:
+        journal.close()
+        metrics.stop()
