@@ -56,6 +56,7 @@ Send = Callable[[Message], Awaitable[None]]
 ROUTES: Final = ("clob", "gamma", "data", "chain")
 # Answers up to this size are read whole and sent in one message; bigger ones are streamed.
 _READ_WHOLE: Final = 256 * 1024
+_BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON: Final = [(b"content-type", b"application/json")]
 
 
@@ -143,7 +144,7 @@ class Forwarder:
             query: bytes = scope.get("query_string", b"")
             check_query(query)
             headers: Headers = scope["headers"]
-            body = await self._read_body(headers, receive)
+            body = await self._read_body(method, headers, receive)
             path = rest.decode("ascii") or "/"
             if name == "clob" and self._dry_run:
                 verdict = dryrun.classify(method, path)
@@ -196,7 +197,7 @@ class Forwarder:
             self._metrics.count_request(name, exc.status)
             await _send_json(send, exc.status, error_body(exc.message))
 
-    async def _read_body(self, headers: Headers, receive: Receive) -> bytes:
+    async def _read_body(self, method: str, headers: Headers, receive: Receive) -> bytes:
         length: int | None = None
         chunked = False
         for hname, value in headers:
@@ -212,7 +213,9 @@ class Forwarder:
                     )
             elif hname == b"transfer-encoding":
                 chunked = True
-        if not length and not chunked:
+        # A GET without a length has no body (HTTP/1.1 says so); other methods are read even
+        # without one, since not every ASGI server (Mangum) gives Content-Length.
+        if length == 0 or (length is None and not chunked and method in _BODILESS):
             return b""
         parts: list[bytes] = []
         total = 0
@@ -251,8 +254,10 @@ class Forwarder:
     ) -> None:
         if verdict is dryrun.REFUSE:
             raise DryRunRefusedError(
-                f"dry-run: {method} /clob{path} is not forwarded (only reads and the known "
-                "order calls are handled in dry-run)"
+                # The path stays out of the message (it is logged): a client may have put
+                # anything in it.
+                f"dry-run: this {method} is not forwarded; in dry-run only reads, read-like "
+                "POSTs and the order calls (answered locally) are handled"
             )
         answer, count = dryrun.answer(method, path, body)
         self._metrics.dry_run.inc()

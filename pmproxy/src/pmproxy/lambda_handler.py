@@ -53,9 +53,12 @@ _adapter: Mangum | None = None
 
 def build(settings: Settings) -> Mangum:
     """The Mangum adapter around a pmproxy application (tests build their own with this)."""
+    # Mangum drives the app with the thread's current loop; make sure there is a usable one.
     try:
-        asyncio.get_event_loop_policy().get_event_loop()
+        usable = not asyncio.get_event_loop_policy().get_event_loop().is_closed()
     except RuntimeError:
+        usable = False
+    if not usable:
         asyncio.set_event_loop(asyncio.new_event_loop())
     return Mangum(
         create_app(settings),

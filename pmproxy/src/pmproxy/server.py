@@ -8,6 +8,8 @@ instead of silently forwarding a request that was addressed elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -15,16 +17,30 @@ from pmproxy.app import ProxyApp
 
 
 class TargetPreservingProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, with ``raw_path`` set to the literal request target."""
+    """uvicorn's httptools protocol: ``raw_path`` is the literal target, and no access log.
+
+    uvicorn writes an access line per request whenever ``uvicorn.access`` has a handler (the
+    test runner's log capture counts); pmproxy logs its own debug line instead, so the hot path
+    never formats one above debug.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.access_log = False
 
     def on_headers_complete(self) -> None:
-        """Parse as uvicorn does, then restore an absolute-form or ``//`` target."""
+        """Parse as uvicorn does, then put back a target it shortened.
+
+        httptools drops the scheme and host of an absolute-form target and the ``#fragment``
+        of any target; the literal bytes (before ``?``) go back into ``raw_path`` so that the
+        application's checks see them.
+        """
         super().on_headers_complete()
-        url: bytes = self.url
-        if url[:1] != b"/" or url[:2] == b"//":
-            scope = self.scope
-            if scope.get("type") == "http" and "raw_path" in scope:
-                scope["raw_path"] = url.partition(b"?")[0]
+        scope = self.scope
+        if scope.get("type") == "http" and "raw_path" in scope:
+            literal = self.url.partition(b"?")[0]
+            if literal != scope["raw_path"]:
+                scope["raw_path"] = literal
 
 
 def config(app: ProxyApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:

@@ -2,7 +2,8 @@
 
 * :class:`RecordingUpstream`: a raw HTTP/1.1 server (asyncio + httptools, own thread) that
   records every request exactly as it arrived (target bytes, header names in their case, body)
-  and echoes it back as JSON; a few ``/__…`` paths misbehave on purpose.
+  and echoes it back as JSON; a few ``/__…`` paths misbehave on purpose
+  (see the class).
 * :class:`StalledUpstream`: accepts connections and never answers.
 * :class:`ProxyServer`: a pmproxy application under a real uvicorn server in a thread.
 * :func:`raw_request`: one request over a plain socket, bytes exactly as given.
@@ -94,6 +95,11 @@ class _Protocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        self._owner.transports.add(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._transport is not None:
+            self._owner.transports.discard(self._transport)
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -124,18 +130,22 @@ class _Protocol(asyncio.Protocol):
         if transport is None:
             return
         target = request.target
-        if target.startswith(b"/__stall"):
+        if b"/__stall" in target:
             return
-        if target.startswith(b"/__close"):
+        if b"/__close" in target:
             transport.close()
             return
-        if target.startswith(b"/__cookie"):
+        if b"/__cookie" in target:
             transport.write(_COOKIE_RESPONSE)
             return
-        if target.startswith(b"/__stream"):
+        if b"/__stream" in target:
             task = asyncio.ensure_future(self._stream(transport))
             self._owner.tasks.add(task)
             task.add_done_callback(self._owner.tasks.discard)
+            return
+        if b"/__status/" in target:
+            at = target.index(b"/__status/") + 10
+            self._answer(transport, request, status=int(target[at : at + 3]))
             return
         if self._owner.delay:
             asyncio.get_running_loop().call_later(
@@ -144,7 +154,7 @@ class _Protocol(asyncio.Protocol):
             return
         self._answer(transport, request)
 
-    def _answer(self, transport: asyncio.Transport, request: Recorded) -> None:
+    def _answer(self, transport: asyncio.Transport, request: Recorded, status: int = 200) -> None:
         if transport.is_closing():
             return
         if self._owner.fixed_body is not None:
@@ -161,7 +171,8 @@ class _Protocol(asyncio.Protocol):
                 }
             ).encode()
         transport.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            f"HTTP/1.1 {status} Whatever\r\n".encode()
+            + b"Content-Type: application/json\r\nContent-Length: "
             + str(len(body)).encode()
             + b"\r\n\r\n"
             + body
@@ -185,9 +196,9 @@ class RecordingUpstream:
         delay: seconds to wait before each echo answer (for coalescing tests).
         fixed_body: answer every ordinary request with this body instead of the echo.
 
-    Misbehaving paths: ``/__stall`` never answers, ``/__close`` closes the connection,
-    ``/__cookie`` answers with Set-Cookie and hop-by-hop headers, ``/__stream`` streams five
-    chunks.
+    Misbehaving paths (anywhere in the target): ``/__stall`` never answers, ``/__close``
+    closes the connection, ``/__cookie`` answers with Set-Cookie and hop-by-hop headers,
+    ``/__stream`` streams five chunks, ``/__status/NNN`` answers with status NNN.
     """
 
     def __init__(self, *, delay: float = 0.0, fixed_body: bytes | None = None) -> None:
@@ -195,6 +206,7 @@ class RecordingUpstream:
         self.fixed_body = fixed_body
         self.port = 0
         self.tasks: set[asyncio.Future[None]] = set()
+        self.transports: set[asyncio.Transport] = set()
         self._requests: list[Recorded] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -246,6 +258,7 @@ class RecordingUpstream:
 
             with contextlib.suppress(asyncio.CancelledError):
                 loop.run_until_complete(main())
+            loop.run_until_complete(asyncio.sleep(0))  # let closed transports finish
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
@@ -262,6 +275,8 @@ class RecordingUpstream:
 
             def close() -> None:
                 server.close()
+                for transport in list(self.transports):
+                    transport.close()
                 for task in asyncio.all_tasks(loop):
                     task.cancel()
 

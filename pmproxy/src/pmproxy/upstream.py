@@ -1,9 +1,10 @@
 """The upstream HTTP client: one pooled aiohttp session per event loop.
 
 Under uvicorn there is one loop and so one session for the application's lifetime (opened
-lazily on the first request, closed by the lifespan). On Lambda, Mangum drives the app from a
-loop of its own; should a later invocation run on another loop, a session bound to the old one
-would fail, so the pool notices the change and opens a fresh session on the current loop.
+lazily on the first request, closed by the lifespan). On Lambda, Mangum drives the app from the
+thread's current loop, which normally lives as long as the warm execution environment; should
+an invocation run on another loop, a session bound to the first would fail ("attached to a
+different loop"), so sessions are kept per loop and each loop gets its own.
 
 The session relays bytes, it does not interpret them: no cookie jar, no decompression (the
 body and its ``Content-Encoding`` reach the client as sent), no proxy settings from the
@@ -26,14 +27,17 @@ _SKIP_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 class UpstreamPool:
     """Hands out the pooled client session of the running event loop.
 
+    One session per loop: a session (and every connection in it) belongs to the loop it was
+    opened on and cannot be used from another. Sessions of loops that were closed since are
+    dropped the next time a session is opened.
+
     Args:
         settings: pool size and timeouts come from here.
     """
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._session: aiohttp.ClientSession | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self.timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.connect_timeout,
@@ -44,11 +48,14 @@ class UpstreamPool:
     def session(self) -> aiohttp.ClientSession:
         """The session of the running loop, opened on first use (call from a coroutine)."""
         loop = asyncio.get_running_loop()
-        session = self._session
-        if session is not None and self._loop is loop and not session.closed:
+        session = self._sessions.get(loop)
+        if session is not None and not session.closed:
             return session
-        if session is not None:
-            self._abandon(session)
+        for old_loop, old in list(self._sessions.items()):
+            if old_loop.is_closed():
+                # Its loop is gone and with it every socket of the pool; only forget it.
+                old.detach()
+                del self._sessions[old_loop]
         connector = aiohttp.TCPConnector(
             limit=self._settings.pool_size,
             limit_per_host=0,
@@ -66,21 +73,16 @@ class UpstreamPool:
             requote_redirect_url=False,
             max_field_size=16_384,
         )
-        self._session, self._loop = session, loop
+        # aiohttp resends "idempotent" requests (its list includes DELETE) once when a pooled
+        # connection turns out to be closed. A DELETE here cancels orders and is never sent
+        # twice; the forwarder applies pmproxy's own policy (errors.may_retry) instead.
+        session._retry_connection = False
+        self._sessions[loop] = session
         return session
 
-    def _abandon(self, session: aiohttp.ClientSession) -> None:
-        old = self._loop
-        if old is not None and not old.is_closed() and not old.is_running():
-            old.run_until_complete(session.close())
-        else:
-            # The old loop is gone, and with it every socket of the pool; only forget it.
-            session.detach()
-        self._session = None
-
     async def close(self) -> None:
-        """Close the pooled connections (the lifespan's shutdown calls this)."""
-        session, self._session = self._session, None
+        """Close the running loop's session (the lifespan's shutdown calls this)."""
+        session = self._sessions.pop(asyncio.get_running_loop(), None)
         if session is not None and not session.closed:
             await session.close()
 
