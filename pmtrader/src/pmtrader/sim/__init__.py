@@ -37,6 +37,7 @@ from pmtrader.sim.events import (
     UserTradeEvent,
 )
 from pmtrader.sim.exchange import Exchange
+from pmtrader.sim.flow import Flow, FlowConfig
 from pmtrader.sim.ledger import Ledger, LedgerError
 from pmtrader.sim.matching import (
     AMOUNT_SCALE,
@@ -80,6 +81,8 @@ __all__ = [
     "Exchange",
     "FeeParams",
     "Fill",
+    "Flow",
+    "FlowConfig",
     "HeartbeatRejected",
     "LastTradePrice",
     "Ledger",
