@@ -140,6 +140,7 @@ class Exchange:
         self._dirty_keys: set[str] = set()
         self._deleted_keys: set[str] = set()
         self._dirty_prints: set[tuple[str, int]] = set()
+        self._dirty_heartbeats: set[str] = set()
         self._last_advance = 0
 
     # construction ------------------------------------------------------------------------------
@@ -383,6 +384,7 @@ class Exchange:
             raise ApiKeyError("Could not delete API key")
         self._key_index.pop((record.address.lower(), record.nonce), None)
         self._heartbeats.pop(key, None)
+        self._dirty_heartbeats.add(key)
         self._deleted_keys.add(key)
         self._dirty_keys.discard(key)
         self._flush()
@@ -694,6 +696,7 @@ class Exchange:
         self._dirty_keys.clear()
         self._deleted_keys.clear()
         self._dirty_prints.clear()
+        self._dirty_heartbeats.clear()
 
     def check(self) -> None:
         """Assert every invariant (books uncrossed, conservation, reservations); for tests."""

@@ -55,6 +55,7 @@ def advance(self: Exchange, now_ms: int) -> None:
     for key, (_, deadline) in list(self._heartbeats.items()):
         if now_ms > deadline:
             del self._heartbeats[key]
+            self._dirty_heartbeats.add(key)
             self.cancel_all(key)
     for event in self.catalogue.events:
         due = [m for m in event.markets if not m.closed and m.end_ms <= now_ms]
@@ -127,12 +128,15 @@ def heartbeat(self: Exchange, owner_key: str, heartbeat_id: str) -> str:
     if current is not None and now > current[1]:
         # lapsed before the timer noticed: the dead-man switch fires first, then this send re-arms
         del self._heartbeats[owner_key]
+        self._dirty_heartbeats.add(owner_key)
         self.cancel_all(owner_key)
         current = None
     if current is not None and heartbeat_id != current[0]:
         raise HeartbeatRejected(current[0])
     next_id = str(_uuid(self._next("heartbeat")))
     self._heartbeats[owner_key] = (next_id, now + HEARTBEAT_TIMEOUT_MS)
+    self._dirty_heartbeats.add(owner_key)
+    self._flush()
     return next_id
 
 

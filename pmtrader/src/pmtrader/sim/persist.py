@@ -70,6 +70,12 @@ def flush(exchange: Exchange, store: Store) -> None:
         if price is not None:
             puts.append(("print", f"{cid}|{t}", price))
     deletes = [("key", key) for key in ex._deleted_keys]
+    for key in ex._dirty_heartbeats:
+        beat = ex._heartbeats.get(key)
+        if beat is None:
+            deletes.append(("heartbeat", key))
+        else:
+            puts.append(("heartbeat", key, list(beat)))
     if not puts and not deletes:
         return
     puts.append(("meta", "exchange", ex._meta()))
@@ -105,6 +111,8 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
         market.winner = state["winner"]
         for token, (price, side) in state["last"].items():
             ex._last_trade[token] = (int(price), Side(side))
+    for key, (beat_id, deadline) in store.load("heartbeat").items():
+        ex._heartbeats[key] = (str(beat_id), int(deadline))
     prints: dict[str, list[tuple[int, int]]] = {}
     for row_id, price in store.load("print").items():
         cid, t = row_id.rsplit("|", 1)
