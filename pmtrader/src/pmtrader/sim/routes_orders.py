@@ -410,9 +410,8 @@ class OrderRoutes:
             raise HttpError(400, "Invalid signature_type") from None
         if signature_type not in (-1, 0, 1, 2, 3):
             raise HttpError(400, "Invalid signature_type")
-        asset_type = q.get("asset_type")
-        if not asset_type:
-            raise HttpError(400, "Invalid asset type")
+        # The official client omits asset_type when called without params: pUSD is meant.
+        asset_type = q.get("asset_type") or "COLLATERAL"
         address = self.ctx.funder_of(record.address, max(signature_type, 0))
         result = self.exchange.balance_allowance(address, asset_type, q.get("token_id") or None)
         return ok(result.to_wire())
