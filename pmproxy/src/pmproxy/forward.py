@@ -19,9 +19,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import aiohttp
 import structlog
-from yarl import URL
 
 from pmproxy import chain, dryrun
 from pmproxy.budget import Budgets
@@ -36,6 +34,7 @@ from pmproxy.errors import (
     UpstreamError,
     may_retry,
 )
+from pmproxy.h1 import Response
 from pmproxy.metrics import Metrics
 from pmproxy.safety import (
     Headers,
@@ -46,7 +45,7 @@ from pmproxy.safety import (
     response_headers,
 )
 from pmproxy.settings import Settings, Upstream
-from pmproxy.upstream import FAILURES, UpstreamPool, map_error
+from pmproxy.upstream import UpstreamPool, map_error
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -54,8 +53,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 ROUTES: Final = ("clob", "gamma", "data", "chain")
-# Answers up to this size are read whole and sent in one message; bigger ones are streamed.
-_READ_WHOLE: Final = 256 * 1024
+# What the hot-path client raises (TimeoutError and ConnectionError are OSErrors).
+FAILURES: Final = (OSError,)
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON: Final = [(b"content-type", b"application/json")]
 
@@ -67,6 +66,7 @@ class Route:
     name: str
     prefix: bytes
     upstream: Upstream
+    base: bytes  # the upstream's base path (b"" for none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +110,13 @@ class Forwarder:
         self._metrics = metrics
         self._budgets = budgets
         self._routes = tuple(
-            Route(name, b"/" + name.encode(), settings.upstream(name)) for name in ROUTES
+            Route(
+                name,
+                b"/" + name.encode(),
+                settings.upstream(name),
+                settings.upstream(name).base_path.encode("ascii"),
+            )
+            for name in ROUTES
         )
         self._limit = settings.max_body_bytes
         self._dry_run = settings.dry_run
@@ -160,14 +166,10 @@ class Forwarder:
                     raise MethodNotAllowedError("/chain accepts JSON-RPC POST requests only")
                 chain.check_call(body, self._chain_methods)
             out_headers = request_headers(headers, client_ip=_client_ip(scope))
-            url = URL.build(
-                scheme=route.upstream.scheme,
-                host=route.upstream.host,
-                port=route.upstream.port,
-                path=_target(route, rest, path),
-                query_string=query.decode("ascii"),
-                encoded=True,
-            )
+            # The origin is fixed by the route's pool; only this origin-form target varies.
+            target = _target(route, rest)
+            if query:
+                target = target + b"?" + query
             if (
                 self._coalesce
                 and method == "GET"
@@ -177,7 +179,7 @@ class Forwarder:
                 await self._coalesced(
                     route,
                     path=path,
-                    url=url,
+                    target=target,
                     out_headers=out_headers,
                     headers=headers,
                     query=query,
@@ -187,7 +189,7 @@ class Forwarder:
             if self._budgets is not None and name != "chain":
                 self._budgets.charge(name, method, path)
             await self._forward(
-                route, method=method, url=url, headers=out_headers, body=body, send=send
+                route, method=method, target=target, headers=out_headers, body=body, send=send
             )
         except RequestError as exc:
             await self.refuse(exc, send, route=name)
@@ -270,23 +272,18 @@ class Forwarder:
         route: Route,
         *,
         method: str,
-        url: URL,
-        headers: list[tuple[str, str]],
+        target: bytes,
+        headers: Headers,
         body: bytes,
-    ) -> aiohttp.ClientResponse:
-        session = self._pool.session()
+    ) -> Response:
+        pool = self._pool.h1(route.name)
+        method_bytes = method.encode("ascii")
         attempt = 0
         started = time.perf_counter()
         while True:
             attempt += 1
             try:
-                response = await session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    data=body if body else None,
-                    allow_redirects=False,
-                )
+                response, _ = await pool.request(method_bytes, target, headers, body)
             except FAILURES as exc:
                 if may_retry(method, attempt=attempt, timed_out=isinstance(exc, TimeoutError)):
                     continue
@@ -299,28 +296,27 @@ class Forwarder:
         route: Route,
         *,
         method: str,
-        url: URL,
-        headers: list[tuple[str, str]],
+        target: bytes,
+        headers: Headers,
         body: bytes,
         send: Send,
     ) -> None:
-        response = await self._request(route, method=method, url=url, headers=headers, body=body)
+        response = await self._request(
+            route, method=method, target=target, headers=headers, body=body
+        )
         started = False
         try:
             status = response.status
-            out = response_headers([(k.lower(), v) for k, v in response.raw_headers])
-            length = response.content_length
-            if length is not None and length <= _READ_WHOLE:
-                try:
-                    payload = await response.read()
-                except FAILURES as exc:
-                    raise map_error(route.name, exc) from exc
+            out = response_headers(response.headers)
+            if response.complete:
+                # The usual case: the whole answer came in with its head.
+                payload = response.take()
                 await send({"type": "http.response.start", "status": status, "headers": out})
                 await send({"type": "http.response.body", "body": payload})
             else:
                 await send({"type": "http.response.start", "status": status, "headers": out})
                 started = True
-                async for chunk in response.content.iter_any():
+                async for chunk in response.chunks():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
             self._metrics.count_request(route.name, status)
@@ -333,24 +329,25 @@ class Forwarder:
         finally:
             response.release()
 
-    async def _fetch_whole(self, route: Route, url: URL, headers: list[tuple[str, str]]) -> _Answer:
-        response = await self._request(route, method="GET", url=url, headers=headers, body=b"")
+    async def _fetch_whole(self, route: Route, target: bytes, headers: Headers) -> _Answer:
+        response = await self._request(
+            route, method="GET", target=target, headers=headers, body=b""
+        )
         try:
             payload = await response.read()
         except FAILURES as exc:
             raise map_error(route.name, exc) from exc
         finally:
             response.release()
-        out = response_headers([(k.lower(), v) for k, v in response.raw_headers])
-        return _Answer(response.status, out, payload)
+        return _Answer(response.status, response_headers(response.headers), payload)
 
     async def _coalesced(
         self,
         route: Route,
         *,
         path: str,
-        url: URL,
-        out_headers: list[tuple[str, str]],
+        target: bytes,
+        out_headers: Headers,
         headers: Headers,
         query: bytes,
         send: Send,
@@ -380,7 +377,7 @@ class Forwarder:
         future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            answer = await self._fetch_whole(route, url, out_headers)
+            answer = await self._fetch_whole(route, target, out_headers)
         except UpstreamError as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited future logs nothing
@@ -403,12 +400,12 @@ class Forwarder:
         self._metrics.count_request(route, answer.status)
 
 
-def _target(route: Route, rest: bytes, path: str) -> str:
+def _target(route: Route, rest: bytes) -> bytes:
     # /chain is one endpoint (the configured URL, whatever follows /chain); elsewhere the
     # route's base path plus the raw rest of the request path.
     if route.name == "chain" or not rest:
-        return route.upstream.base_path or "/"
-    return route.upstream.base_path + path
+        return route.base or b"/"
+    return route.base + rest
 
 
 def _client_ip(scope: Scope) -> str | None:

@@ -128,7 +128,7 @@ def _check_value(value: bytes) -> None:
         raise UnsafeRequestError("a header value holds CR, LF or NUL")
 
 
-def request_headers(headers: Headers, *, client_ip: str | None) -> list[tuple[str, str]]:
+def request_headers(headers: Headers, *, client_ip: str | None) -> Headers:
     """Build the headers sent upstream from the client's (lower-case names, as ASGI gives them).
 
     ``POLY_*`` and every other end-to-end header pass through with their value untouched.
@@ -141,16 +141,16 @@ def request_headers(headers: Headers, *, client_ip: str | None) -> list[tuple[st
         UnsafeRequestError: a header value holds CR, LF or NUL.
     """
     named = _connection_named(headers) if any(n == b"connection" for n, _ in headers) else None
-    out: list[tuple[str, str]] = []
+    out: Headers = []
     for name, value in headers:
         if name in HOP_BY_HOP or name in _DROPPED_REQUEST or name.startswith(b"x-forwarded-"):
             continue
         if named is not None and name in named:
             continue
         _check_value(value)
-        out.append((name.decode("latin-1"), value.decode("latin-1")))
+        out.append((name, value))
     if client_ip:
-        out.append(("X-Forwarded-For", client_ip))
+        out.append((b"x-forwarded-for", client_ip.encode("latin-1")))
     return out
 
 

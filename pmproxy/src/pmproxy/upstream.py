@@ -1,4 +1,7 @@
-"""The upstream HTTP client: one pooled aiohttp session per event loop.
+"""The upstream clients: per event loop, one lean HTTP/1.1 pool per route and one aiohttp session.
+
+Forwarded requests go through :mod:`pmproxy.h1` pools (the hot path); the websocket relay and
+the health probes use the aiohttp session.
 
 Under uvicorn there is one loop and so one session for the application's lifetime (opened
 lazily on the first request, closed by the lifespan). On Lambda, Mangum drives the app from the
@@ -18,6 +21,7 @@ import asyncio
 import aiohttp
 
 from pmproxy.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
+from pmproxy.h1 import H1Pool
 from pmproxy.settings import Settings
 
 # Headers aiohttp would otherwise invent; a relayed request carries only the client's own.
@@ -38,6 +42,10 @@ class UpstreamPool:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
+        self._h1: dict[asyncio.AbstractEventLoop, dict[str, H1Pool]] = {}
+        self._upstreams = {
+            name: settings.upstream(name) for name in ("clob", "gamma", "data", "chain")
+        }
         self.timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.connect_timeout,
@@ -80,9 +88,31 @@ class UpstreamPool:
         self._sessions[loop] = session
         return session
 
+    def h1(self, route: str) -> H1Pool:
+        """The hot-path connection pool of a route for the running loop (call from a coroutine)."""
+        loop = asyncio.get_running_loop()
+        pools = self._h1.get(loop)
+        if pools is None:
+            for old_loop in [old for old in self._h1 if old.is_closed()]:
+                del self._h1[old_loop]
+            pools = self._h1[loop] = {}
+        pool = pools.get(route)
+        if pool is None:
+            pool = pools[route] = H1Pool(
+                self._upstreams[route],
+                loop=loop,
+                limit=self._settings.pool_size,
+                connect_timeout=self._settings.connect_timeout,
+                read_timeout=self._settings.read_timeout,
+            )
+        return pool
+
     async def close(self) -> None:
-        """Close the running loop's session (the lifespan's shutdown calls this)."""
-        session = self._sessions.pop(asyncio.get_running_loop(), None)
+        """Close the running loop's connections (the lifespan's shutdown calls this)."""
+        loop = asyncio.get_running_loop()
+        for pool in self._h1.pop(loop, {}).values():
+            pool.close()
+        session = self._sessions.pop(loop, None)
         if session is not None and not session.closed:
             await session.close()
 

@@ -1,0 +1,331 @@
+"""pmproxy against nginx and against the naive FastAPI + httpx proxy, in one run, with wrk.
+
+Three proxies forward ``GET /clob/book?token_id=…`` (with a ``POLY_API_KEY`` header, as an
+authenticated read: the plain forwarding path, no coalescing) to the same upstream, an nginx
+``return 200`` server with one worker:
+
+* **nginx**: Debian's nginx, one worker, ``proxy_pass`` with upstream keep-alive and
+  ``underscores_in_headers on`` (without it the ``POLY_*`` headers are dropped);
+* **pmproxy**: ``pmproxy`` itself (uvicorn, uvloop, httptools, one process), budgets off;
+* **naive**: FastAPI with a ``/clob/{path:path}`` route that forwards through a shared
+  ``httpx.AsyncClient`` and answers with a ``StreamingResponse`` (written below), same uvicorn.
+
+For each: throughput with 32 connections and latency with one connection, a few seconds each,
+loopback only. Then the final state is checked: no wrk errors or non-2xx answers, each proxy
+still relays the upstream's body, and pmproxy's own request counter matches wrk's count.
+
+Targets (issue 7): pmproxy ≥ 20 % of nginx's throughput (stretch 30 %), ≥ 8x the naive
+design, p50 at one connection ≤ 2.5x nginx's.
+
+Run: ``uv run --frozen python benchmarks/bench_proxy.py [--duration 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import StreamingResponse
+from starlette.background import BackgroundTask
+
+UPSTREAM_BODY = '{"market":"0xbench","asset_id":"1","bids":[],"asks":[],"hash":"bench"}'
+PATH = (
+    "/clob/book?token_id="
+    "71321045679252212594626385532706912750332728571942532289631379312455583992563"
+)
+HEADERS = ("POLY_API_KEY: 00000000-1111-2222-3333-444444444444",)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port}")
+
+
+def nginx_binary() -> str:
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if found is None:
+        raise SystemExit("nginx is missing: run `bash scripts/system-deps.sh`")
+    return found
+
+
+def nginx_conf(workdir: Path, name: str, server_block: str) -> Path:
+    root = workdir / name
+    root.mkdir()
+    conf = root / "nginx.conf"
+    conf.write_text(
+        f"""
+worker_processes 1;
+daemon off;
+pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    keepalive_requests 1000000;
+    {server_block}
+}}
+"""
+    )
+    return conf
+
+
+@contextlib.contextmanager
+def process(args: list[str], port: int, env: dict[str, str] | None = None) -> Iterator[None]:
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+    try:
+        wait_port(port)
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@dataclass
+class Result:
+    requests: int
+    rps: float
+    p50_us: float
+    p99_us: float
+    errors: int
+
+
+_UNITS = {"us": 1.0, "ms": 1000.0, "s": 1_000_000.0}
+
+
+def _us(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
+    if match is None:
+        raise ValueError(text)
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def wrk(url: str, *, connections: int, duration: int) -> Result:
+    args = ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for header in HEADERS:
+        args += ["-H", header]
+    out = subprocess.run(
+        [*args, url], capture_output=True, text=True, check=True, timeout=duration + 30
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    p50 = _us(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _us(re.search(r"99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
+    errors = 0
+    if (m := re.search(r"Non-2xx or 3xx responses: (\d+)", out)) is not None:
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
+        errors += sum(int(g) for g in m.groups())
+    return Result(total, rps, p50, p99, errors)
+
+
+# --- the naive design, as the issue describes it (FastAPI + httpx StreamingResponse) ---
+
+
+def naive_app(upstream: str) -> FastAPI:
+    app = FastAPI()
+    client = httpx.AsyncClient(base_url=upstream, timeout=30)
+
+    @app.api_route("/clob/{path:path}", methods=["GET", "POST", "DELETE"])
+    async def forward(path: str, request: Request) -> StreamingResponse:
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+        upstream_request = client.build_request(
+            request.method,
+            "/" + path,
+            params=request.query_params,
+            headers=headers,
+            content=await request.body(),
+        )
+        response = await client.send(upstream_request, stream=True)
+        return StreamingResponse(
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers=dict(response.headers),
+            background=BackgroundTask(response.aclose),
+        )
+
+    return app
+
+
+def serve_naive(port: int, upstream: str) -> None:
+    import uvicorn
+
+    uvicorn.run(
+        naive_app(upstream),
+        host="127.0.0.1",
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+def check_body(url: str) -> None:
+    response = httpx.get(url, headers=dict(h.split(": ", 1) for h in HEADERS))
+    if response.status_code != 200 or response.text != UPSTREAM_BODY:
+        raise SystemExit(f"FAIL: {url} answered {response.status_code} {response.text[:80]!r}")
+
+
+def pmproxy_count(port: int) -> int:
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    match = re.search(r'pmproxy_requests_total\{route="clob",status="200"\} ([\d.e+]+)', text)
+    return int(float(match.group(1))) if match else 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run")
+    parser.add_argument("--connections", type=int, default=32, help="connections for throughput")
+    parser.add_argument(
+        "--serve-naive", nargs=2, metavar=("PORT", "UPSTREAM"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args()
+    if args.serve_naive:
+        serve_naive(int(args.serve_naive[0]), args.serve_naive[1])
+        return 0
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `bash scripts/system-deps.sh`")
+    nginx = nginx_binary()
+    up_port, nginx_port, pm_port, naive_port = (free_port() for _ in range(4))
+    upstream = f"http://127.0.0.1:{up_port}"
+    pmproxy_bin = str(Path(sys.executable).with_name("pmproxy"))
+    results: dict[str, tuple[Result, Result]] = {}
+    counted = 0
+    with tempfile.TemporaryDirectory(prefix="pmproxy-bench-") as tmp:
+        work = Path(tmp)
+        up_conf = nginx_conf(
+            work,
+            "upstream",
+            f"""server {{ listen 127.0.0.1:{up_port}; keepalive_timeout 60s;
+                 location / {{ default_type application/json;
+                              return 200 '{UPSTREAM_BODY}'; }} }}""",
+        )
+        proxy_conf = nginx_conf(
+            work,
+            "proxy",
+            f"""upstream backend {{ server 127.0.0.1:{up_port}; keepalive 64; }}
+            server {{ listen 127.0.0.1:{nginx_port}; underscores_in_headers on;
+                 location /clob/ {{ proxy_pass http://backend/; proxy_http_version 1.1;
+                                    proxy_set_header Connection ""; }} }}""",
+        )
+        with process([nginx, "-c", str(up_conf), "-p", str(work / "upstream")], up_port):
+            runs = [
+                (
+                    "nginx",
+                    [nginx, "-c", str(proxy_conf), "-p", str(work / "proxy")],
+                    nginx_port,
+                    {},
+                ),
+                (
+                    "pmproxy",
+                    [
+                        pmproxy_bin,
+                        "--port",
+                        str(pm_port),
+                        "--clob-url",
+                        upstream,
+                        "--log-level",
+                        "warning",
+                    ],
+                    pm_port,
+                    {"PMPROXY_BUDGETS": "0"},
+                ),
+                (
+                    "naive",
+                    [sys.executable, __file__, "--serve-naive", str(naive_port), upstream],
+                    naive_port,
+                    {},
+                ),
+            ]
+            for name, command, port, env in runs:
+                with process(command, port, env):
+                    url = f"http://127.0.0.1:{port}{PATH}"
+                    check_body(url)
+                    wrk(url, connections=4, duration=1)  # warm-up: pools, caches
+                    before = pmproxy_count(port) if name == "pmproxy" else 0
+                    load = wrk(url, connections=args.connections, duration=args.duration)
+                    single = wrk(url, connections=1, duration=args.duration)
+                    if name == "pmproxy":
+                        counted = pmproxy_count(port) - before
+                        expected = load.requests + single.requests
+                    check_body(url)
+                    results[name] = (load, single)
+                    print(f"  {name}: done", flush=True)
+    nginx_load, nginx_single = results["nginx"]
+    naive_load, _ = results["naive"]
+    print()
+    print(
+        f"{'proxy':<9}{'req/s @' + str(args.connections):>12}{'p50':>10}{'p99':>10}"
+        f"{'p50 @1':>10}{'p99 @1':>10}{'vs nginx':>10}{'vs naive':>10}"
+    )
+    for name, (load, single) in results.items():
+        print(
+            f"{name:<9}{load.rps:>12,.0f}{load.p50_us:>8.0f}us{load.p99_us:>8.0f}us"
+            f"{single.p50_us:>8.0f}us{single.p99_us:>8.0f}us"
+            f"{load.rps / nginx_load.rps:>9.1%}{load.rps / naive_load.rps:>9.1f}x"
+        )
+    pm_load, pm_single = results["pmproxy"]
+    throughput = pm_load.rps / nginx_load.rps
+    speedup = pm_load.rps / naive_load.rps
+    latency = pm_single.p50_us / nginx_single.p50_us
+    print()
+    print(f"pmproxy throughput vs nginx: {throughput:.1%} (target >= 20%, stretch 30%)")
+    print(f"pmproxy throughput vs naive: {speedup:.1f}x (target >= 8x)")
+    print(f"pmproxy p50 @1 conn vs nginx: {latency:.2f}x (target <= 2.5x)")
+    failures = [name for name, (a, b) in results.items() if a.errors or b.errors]
+    if failures:
+        print(f"FAIL: wrk saw errors or non-2xx answers from {', '.join(failures)}")
+        return 1
+    # wrk stops counting at the deadline; answers still in flight then are counted by pmproxy.
+    if not expected <= counted <= expected + args.connections + 1:
+        print(f"FAIL: pmproxy counted {counted} answers, wrk {expected}")
+        return 1
+    print(f"checked: no errors, bodies relayed intact, pmproxy counted all {counted} answers")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
