@@ -145,11 +145,16 @@ def check_cents(value: Decimal, what: str, minimum: Decimal = Decimal(0)) -> Dec
         )
     if value < minimum:
         raise OrderSizeError(
-            f"{what} {value} is below the market's minimum order size of {minimum} shares",
+            f"{what} {value} is below the market's minimum order size of {plain(minimum)} shares",
             size=value,
             minimum=minimum,
         )
     return value
+
+
+def plain(value: Decimal) -> str:
+    """``Decimal("10.0")`` as ``"10"``, ``Decimal("0.50")`` as ``"0.5"`` (no exponent)."""
+    return format(value.normalize(), "f")
 
 
 def _decimals(x: Fraction) -> int:

@@ -59,9 +59,10 @@ def op_api_keys() -> Op[ApiKeys]:
     return ApiKeys.model_validate(response.json())
 
 
-def op_delete_api_key() -> Op[bool]:
-    """``DELETE /auth/api-key`` (L2)."""
+def op_delete_api_key(auth: Authenticator) -> Op[bool]:
+    """``DELETE /auth/api-key`` (L2); the client forgets the deleted credentials."""
     yield Request.send("DELETE", Service.CLOB, "/auth/api-key", auth=AuthLevel.L2)
+    auth.credentials = None
     return True
 
 
@@ -114,8 +115,8 @@ class Account(SyncGroup):
         return self._run(op_api_keys())
 
     def delete_api_key(self) -> bool:
-        """Delete the API key in use (later L2 calls need new credentials)."""
-        return self._run(op_delete_api_key())
+        """Delete the API key in use; the client forgets it (L2 calls then need new credentials)."""
+        return self._run(op_delete_api_key(self._state.auth))
 
     def get_closed_only_mode(self) -> BanStatus:
         """Return whether the account may only close positions (``closed_only``)."""
@@ -164,7 +165,7 @@ class AsyncAccount(AsyncGroup):
 
     async def delete_api_key(self) -> bool:
         """See :meth:`Account.delete_api_key`."""
-        return await self._run(op_delete_api_key())
+        return await self._run(op_delete_api_key(self._state.auth))
 
     async def get_closed_only_mode(self) -> BanStatus:
         """See :meth:`Account.get_closed_only_mode`."""

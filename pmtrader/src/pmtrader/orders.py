@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from pmtrader._amounts import Amounts, check_cents, check_price, limit_amounts, market_amounts
+from pmtrader._amounts import (
+    Amounts,
+    check_cents,
+    check_price,
+    limit_amounts,
+    market_amounts,
+    plain,
+)
 from pmtrader._http import (
     END_CURSOR,
     INITIAL_CURSOR,
@@ -237,7 +244,8 @@ def op_create_market_order(
     if shares < market.min_order_size:
         raise ValidationError(
             f"{amount_d} {'pUSD buys' if side is Side.BUY else 'is'} {shares} shares at "
-            f"{price_d}, below the market's minimum order size of {market.min_order_size} shares"
+            f"{price_d}, below the market's minimum order size of "
+            f"{plain(market.min_order_size)} shares"
         )
     return signing.sign(token_id, amounts, market.neg_risk, 0)
 
