@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian tools that pmt's tests and benchmarks drive for real:
-# nginx (proxy benchmark, site config check), chromium + driver (dashboard browser test),
-# shellcheck (deploy scripts), wrk (load generator), tmux (interactive CLI test).
+# nginx (proxy benchmark, site config check), chromium + driver (dashboard browser test), the
+# linter shellcheck (deploy scripts), wrk (load generator), tmux (interactive CLI test).
 # Only what is missing is installed; without root (and no sudo) it says what to install.
 set -euo pipefail
 
@@ -13,6 +13,8 @@ declare -A tool_pkg=(
   [wrk]=wrk
   [tmux]=tmux
   [systemd-analyze]=systemd
+  [openssl]=openssl
+  [curl]=curl
 )
 
 missing=()

@@ -1,0 +1,327 @@
+"""The CodeDeploy hooks, end to end, into a temporary root.
+
+The wheels are built from this checkout with ``uv build`` and assembled into a revision by
+``deploy/bundle.sh``, exactly as the release workflows do; then the revision's own
+``scripts/install.sh`` runs with ``DESTDIR`` (no user, no systemctl) and the ``uv`` installer,
+and the services it produced are started from their venvs and probed by ``validate.sh``.
+pmproxy's upstreams point at a dead loopback port: nothing here may reach Polymarket.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def find_uv() -> str:
+    found = shutil.which("uv")
+    if found:
+        return found
+    out = subprocess.run(
+        [sys.executable, "-c", "import uv; print(uv.find_uv_bin())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip()
+
+
+@dataclass(frozen=True)
+class Built:
+    wheels: Path
+    bundle: Path
+    root: Path
+    uv: str
+    first_install: subprocess.CompletedProcess[str]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        # The caller's environment carries the package index settings; no PMT_* leaks in.
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith(("PMT_", "DESTDIR"))}
+        return {
+            **inherited,
+            "UV_PYTHON_DOWNLOADS": "never",
+            "DESTDIR": str(self.root),
+            "PMT_INSTALLER": "uv",
+            "PMT_UV": self.uv,
+            "PMT_PYTHON": shutil.which("python3.11") or sys.executable,
+            **extra,
+        }
+
+    def run(
+        self, script: str, *args: str, bundle: Path | None = None, **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str((bundle or self.bundle) / "scripts" / script), *args],
+            env=self.env(**extra),
+            capture_output=True,
+            text=True,
+            timeout=170,
+            check=False,
+        )
+
+
+def bundle(repo: Path, out: Path, *files: Path) -> Path:
+    subprocess.run(
+        [str(repo / "deploy/bundle.sh"), str(out), *map(str, files)],
+        check=True,
+        capture_output=True,
+    )
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Built:
+    uv = find_uv()
+    wheels = tmp_path_factory.mktemp("wheels")
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    for package in ("pmproxy", "pmengine", "pmtrader", "pmstrat"):
+        # From the sdist, as the release does (pmengine's build notes say why).
+        subprocess.run(
+            [uv, "build", "--quiet", "--out-dir", str(wheels), str(repo / package)],
+            check=True,
+            capture_output=True,
+            env=env,
+            cwd=repo,
+        )
+    constraints = wheels / "constraints.txt"
+    subprocess.run(
+        [
+            *(uv, "export", "--frozen", "--quiet", "--no-hashes", "--no-header", "--no-dev"),
+            *("--no-emit-workspace", "--all-packages", "--output-file", str(constraints)),
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        cwd=repo,
+    )
+    revision = bundle(
+        repo, tmp_path_factory.mktemp("bundle") / "revision", *wheels.glob("*.whl"), constraints
+    )
+    root = tmp_path_factory.mktemp("root")
+    partial = Built(wheels, revision, root, uv, subprocess.CompletedProcess([], 0))
+    first = partial.run("install.sh")
+    assert first.returncode == 0, first.stderr
+    return Built(wheels, revision, root, uv, first)
+
+
+@pytest.fixture
+def pmproxy(
+    built: Built, new_port: Callable[[], int]
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """The installed pmproxy, started from its venv, with every upstream on a dead port."""
+    port, dead = new_port(), f"http://127.0.0.1:{new_port()}"
+    process = subprocess.Popen(
+        [
+            *(str(built.root / "opt/pmt/pmproxy/bin/pmproxy"), "--port", str(port)),
+            *("--clob-url", dead, "--gamma-url", dead, "--data-url", dead, "--chain-url", dead),
+            *("--ws-url", dead.replace("http://", "ws://")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield f"http://127.0.0.1:{port}", process
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+# --- what install.sh lays down --------------------------------------------------------------
+
+
+def test_install_lays_out_venvs_units_env_and_state(built: Built) -> None:
+    opt = built.root / "opt/pmt"
+    for service in ("pmproxy", "pmengine"):
+        link = opt / service
+        assert link.is_symlink()
+        target = os.readlink(link)
+        assert target.startswith(f"releases/{service}-0.1.0-"), target
+        assert (opt / target / ".pmt-complete").exists()
+        version = subprocess.run(
+            [str(link / "bin" / service), "--version"], capture_output=True, text=True, check=True
+        )
+        assert version.stdout.startswith(f"{service} ")
+        unit = built.root / "etc/systemd/system" / f"{service}.service"
+        assert unit.read_text() == (built.bundle / "deploy/systemd" / unit.name).read_text()
+
+    env_file = built.root / "etc/pmt/pmengine.env"
+    assert mode(env_file) == 0o600
+    assert env_file.read_text() == (built.bundle / "deploy/env/pmengine.env.example").read_text()
+    assert mode(built.root / "var/lib/pmengine") == 0o750
+    assert (opt / "share/examples/pmengine.service.d/spread-watcher.conf").exists()
+    assert (opt / "README-deploy.md").exists()
+    # Without systemd it says what it would have done, in order.
+    assert "would run: systemctl daemon-reload" in built.first_install.stderr
+    assert "would run: systemctl enable --quiet pmproxy.service pmengine.service" in (
+        built.first_install.stderr
+    )
+
+
+def test_revision_holds_every_script_its_appspec_runs(built: Built) -> None:
+    appspec = (built.bundle / "appspec.yml").read_text()
+    locations = [
+        line.split(":", 1)[1].strip() for line in appspec.splitlines() if "location:" in line
+    ]
+    assert sorted(locations) == [
+        "scripts/install.sh",
+        "scripts/start.sh",
+        "scripts/stop.sh",
+        "scripts/validate.sh",
+    ]
+    for location in locations:
+        assert os.access(built.bundle / location, os.X_OK), location
+    assert (built.bundle / "scripts/deploy-lib.sh").exists(), "the hooks' shared library ships"
+
+
+def test_engine_venv_holds_the_bundled_workspace_wheels(built: Built) -> None:
+    python = built.root / "opt/pmt/pmengine/bin/python"
+    listed = subprocess.run(
+        [built.uv, "pip", "list", "--python", str(python), "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    versions = {item["name"]: item["version"] for item in json.loads(listed.stdout)}
+    assert versions["pmengine"] == versions["pmtrader"] == versions["pmstrat"] == "0.1.0"
+    assert "boto3" in versions
+    # The versions come from uv.lock through constraints.txt, not from whatever is newest.
+    constraints = (built.bundle / "dist/constraints.txt").read_text()
+    assert f"boto3=={versions['boto3']}" in constraints
+
+
+def test_second_install_is_a_no_op(built: Built) -> None:
+    opt = built.root / "opt/pmt"
+    before = {service: os.readlink(opt / service) for service in ("pmproxy", "pmengine")}
+    env_file = built.root / "etc/pmt/pmengine.env"
+    env_file.write_text(env_file.read_text() + "PMENGINE_LOG_LEVEL=debug\n")
+
+    again = built.run("install.sh")
+
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.count("is already installed; reusing it") == 2
+    assert {service: os.readlink(opt / service) for service in before} == before
+    assert env_file.read_text().endswith("PMENGINE_LOG_LEVEL=debug\n"), "operator edits survive"
+    assert mode(env_file) == 0o600
+
+
+def test_a_pmproxy_release_leaves_the_engine_alone(
+    built: Built, repo: Path, tmp_path: Path
+) -> None:
+    opt = built.root / "opt/pmt"
+    engine_before = os.readlink(opt / "pmengine")
+    proxy_before = os.readlink(opt / "pmproxy")
+    # No constraints this time, so the release differs (the hash covers them) and is switched.
+    only_proxy = bundle(repo, tmp_path / "rev", *built.wheels.glob("pmproxy-*.whl"))
+
+    result = built.run("install.sh", bundle=only_proxy, PMT_KEEP_RELEASES="1")
+
+    assert result.returncode == 0, result.stderr
+    assert os.readlink(opt / "pmengine") == engine_before
+    assert os.readlink(opt / "pmproxy") != proxy_before
+    assert not (opt / proxy_before).exists(), "PMT_KEEP_RELEASES=1 keeps only the current one"
+    assert "installed: pmproxy (on this host: pmproxy pmengine)" in result.stderr
+    stop = built.run("stop.sh", bundle=only_proxy)
+    assert "would run: systemctl stop pmproxy.service" in stop.stderr
+    assert "pmengine" not in stop.stderr
+
+
+def test_start_restarts_what_the_bundle_carries(built: Built) -> None:
+    result = built.run("start.sh")
+    assert result.returncode == 0, result.stderr
+    assert "would run: systemctl restart pmproxy.service" in result.stderr
+    assert "would run: systemctl restart pmengine.service" in result.stderr
+
+
+def test_nginx_site_is_rendered_from_etc_pmt_nginx_env(built: Built, tmp_path: Path) -> None:
+    nginx_env = built.root / "etc/pmt/nginx.env"
+    nginx_env.write_text(
+        "# the public name of this host\nPMT_SERVER_NAME=pmt.example.org\n"
+        f"PMT_TLS_CERT={tmp_path}/fullchain.pem\nPMT_TLS_KEY={tmp_path}/privkey.pem\n"
+    )
+    try:
+        result = built.run("install.sh")
+        assert result.returncode == 0, result.stderr
+        site = (built.root / "etc/nginx/conf.d/pmt.conf").read_text()
+        assert "server_name pmt.example.org;" in site
+        assert f"ssl_certificate {tmp_path}/fullchain.pem;" in site
+
+        nginx_env.write_text("PMT_SERVER_NAME=pmt.example.org\nPMT_LISTEN=0.0.0.0\n")
+        refused = built.run("install.sh")
+        assert refused.returncode != 0
+        assert "unknown setting 'PMT_LISTEN'" in refused.stderr
+    finally:
+        nginx_env.unlink()
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        pytest.param(("pmtrader-*.whl",), "no pmproxy or pmengine wheel", id="no-service"),
+        pytest.param(("pmengine-*.whl",), "exactly one pmtrader wheel", id="engine-without-sdk"),
+    ],
+)
+def test_install_refuses_an_incomplete_bundle(
+    built: Built, repo: Path, tmp_path: Path, files: tuple[str, ...], message: str
+) -> None:
+    opt = built.root / "opt/pmt"
+    before = {service: os.readlink(opt / service) for service in ("pmproxy", "pmengine")}
+    chosen = [path for pattern in files for path in built.wheels.glob(pattern)]
+    broken = bundle(repo, tmp_path / "rev", *chosen)
+
+    result = built.run("install.sh", bundle=broken)
+
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert {service: os.readlink(opt / service) for service in before} == before
+
+
+# --- validate.sh against the installed services ---------------------------------------------
+
+
+def test_validate_accepts_the_installed_pmproxy(
+    built: Built, pmproxy: tuple[str, subprocess.Popen[bytes]]
+) -> None:
+    url, _ = pmproxy
+    result = built.run("validate.sh", "pmproxy", PMT_PMPROXY_URL=url, PMT_VALIDATE_TIMEOUT="60")
+    assert result.returncode == 0, result.stderr
+    assert "pmproxy answers" in result.stderr
+    # Its upstreams are dead, so it is alive but "degraded": allowed unless upstreams required.
+    assert "some upstream is unreachable" in result.stderr
+
+    strict = built.run(
+        "validate.sh",
+        "pmproxy",
+        PMT_PMPROXY_URL=url,
+        PMT_VALIDATE_TIMEOUT="2",
+        PMT_REQUIRE_UPSTREAMS="yes",
+    )
+    assert strict.returncode != 0
+    assert "did not answer within 2s" in strict.stderr
+
+
+def test_validate_fails_by_its_deadline_when_nothing_answers(
+    built: Built, new_port: Callable[[], int]
+) -> None:
+    result = built.run(
+        "validate.sh",
+        "pmproxy",
+        PMT_PMPROXY_URL=f"http://127.0.0.1:{new_port()}",
+        PMT_VALIDATE_TIMEOUT="2",
+    )
+    assert result.returncode != 0
+    assert "pmproxy did not answer within 2s" in result.stderr
