@@ -13,12 +13,12 @@ from typing import Any
 
 import httpx
 import pytest
+from pmproxy.testing import ProxyServer
 from pmtrader.testing import SimServer, new_wallet, start_sim
 from py_clob_client_v2 import ClobClient, OpenOrderParams, OrderArgs
 from websockets.sync.client import connect
 
 from pmproxy import Settings, create_app
-from pmproxy.testing import ProxyServer
 
 pytestmark = pytest.mark.slow
 
