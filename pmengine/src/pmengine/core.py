@@ -211,7 +211,6 @@ class EngineCore:
     def exposure(self) -> int:
         """Cost of what is held plus cash reserved by working BUYs (pUSD base units)."""
         reserved = 0
-        for order in self.orders.orders.values():
-            if order.is_working:
-                reserved += order.reserved_cash()
+        for order in self.orders.live.values():
+            reserved += order.reserved_cash()
         return self.portfolio.cost_exposure() + reserved

@@ -197,7 +197,7 @@ class Engine:
                 if order.filled == 0:
                     core.orders.transition(order.order_hash, CANCELLED, now, "not at venue")
                 else:
-                    order.state = CANCELLED
+                    core.orders.close_filled(order.order_hash, CANCELLED, now, "not at venue")
                 self.journal.record_order(order)
                 continue
             if order.state in ("SIGNED", SUBMITTED, UNKNOWN):
@@ -375,7 +375,7 @@ class Engine:
             books=self.core.books,
             changed=changed,
             portfolio=self.core.portfolio,
-            orders=self.core.orders.orders.values(),
+            orders=self.core.orders.live.values(),
             tags=self.tags,
         )
         if what == "start":
@@ -392,7 +392,7 @@ class Engine:
             return
         if signals:
             decisions = runner.translate(
-                signals, self.core.orders.orders.values(), self.tags, self.clock()
+                signals, self.core.orders.live.values(), self.tags, self.clock()
             )
             self._decide(runner, decisions, t0_ns)
 

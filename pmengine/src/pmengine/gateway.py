@@ -151,35 +151,41 @@ class DryRunGateway:
         """Nothing to disconnect."""
 
     def sign(self, req: OrderRequest, *, tick: int, neg_risk: bool, now_ms: int) -> SignedOrder:
-        """Build an unsigned stand-in order whose hash is unique within the run."""
-        body = {
-            "salt": next(self._salt),
-            "tokenId": req.token_id,
-            "side": side_name(req.side),
-            "price": req.price,
-            "size": req.size,
-            "timestamp": str(now_ms),
-            "intent": req.intent_id,
-        }
-        payload = json.dumps(body, separators=(",", ":"), sort_keys=True)
-        digest = hashlib.sha256(b"pmengine-dry-run|" + payload.encode()).hexdigest()
+        """Build an unsigned stand-in order whose hash is unique within the run.
+
+        Nothing is signed (no key is loaded in dry-run); the payload records what a live order
+        would have carried, for the journal.
+        """
+        salt = next(self._salt)
+        payload = (
+            f'{{"dryRun":true,"salt":{salt},"tokenId":"{req.token_id}",'
+            f'"side":"{side_name(req.side)}","price":{req.price},"size":{req.size},'
+            f'"timestamp":"{now_ms}","intent":{json.dumps(req.intent_id)}}}'
+        )
+        digest = hashlib.blake2b(
+            payload.encode(), digest_size=32, person=b"pmengine-dryrun"
+        ).hexdigest()
         return SignedOrder(
             "0x" + digest, payload, req.token_id, req.side, req.price, req.size, req.post_only
         )
 
-    def _mirror(self, token_id: str) -> OrderBook | None:
+    def _mirror(self, token_id: str, taker: int) -> OrderBook | None:
+        # Only the side the taker trades against: a transiently crossed feed cannot be rested
+        # in a matching book, and the other side plays no part in the fill.
         book = self._books(token_id)
         if book is None or not book.updated_ms:
             return None
         mirror = OrderBook()
-        for price, size in book.bids.items():
-            mirror.add(f"b{price}", "market", Side.BUY, price, size)
-        for price, size in book.asks.items():
-            mirror.add(f"a{price}", "market", Side.SELL, price, size)
+        if taker == BUY:
+            for price, size in book.asks.items():
+                mirror.add(f"a{price}", "market", Side.SELL, price, size)
+        else:
+            for price, size in book.bids.items():
+                mirror.add(f"b{price}", "market", Side.BUY, price, size)
         return mirror
 
     def _take(self, order: SignedOrder, size: int) -> list[VenueFill]:
-        mirror = self._mirror(order.token_id)
+        mirror = self._mirror(order.token_id, order.side)
         if mirror is None:
             return []
         side = Side.BUY if order.side == BUY else Side.SELL
@@ -208,6 +214,10 @@ class DryRunGateway:
 
     async def submit(self, order: SignedOrder) -> SubmitResult:
         """Match at once against the book; rest the remainder locally."""
+        return self.submit_now(order)
+
+    def submit_now(self, order: SignedOrder) -> SubmitResult:
+        """The synchronous core of :meth:`submit` (used by the replay benchmark)."""
         self.submitted += 1
         crosses = self._crosses(order)
         if order.post_only and crosses:
@@ -255,6 +265,10 @@ class DryRunGateway:
 
     async def cancel(self, order_hashes: list[str]) -> list[str]:
         """Forget resting orders."""
+        return self.cancel_now(order_hashes)
+
+    def cancel_now(self, order_hashes: list[str]) -> list[str]:
+        """The synchronous core of :meth:`cancel`."""
         return [h for h in order_hashes if self._resting.pop(h, None) is not None]
 
     async def cancel_all(self) -> list[str]:

@@ -141,10 +141,20 @@ class OrderBookkeeper:
 
     orders: dict[str, Order]
     by_intent: dict[str, str]
+    live: dict[str, Order]
 
     def __init__(self) -> None:
         self.orders = {}
         self.by_intent = {}
+        # The working orders only, kept in step with every state change, so that risk checks
+        # cost O(open orders), not O(history).
+        self.live = {}
+
+    def _track(self, order: Order) -> None:
+        if order.is_working:
+            self.live[order.order_hash] = order
+        else:
+            self.live.pop(order.order_hash, None)
 
     def working_for_intent(self, intent_id: str) -> Order | None:
         """The intent's working order, if it has one."""
@@ -166,12 +176,14 @@ class OrderBookkeeper:
             raise DuplicateIntentError(f"intent {order.intent_id} already has a working order")
         self.orders[order.order_hash] = order
         self.by_intent[order.intent_id] = order.order_hash
+        self._track(order)
 
     def restore(self, order: Order) -> None:
         """Track an order loaded from the journal (no duplicate check: the journal is truth)."""
         self.orders[order.order_hash] = order
         if order.is_working or order.intent_id not in self.by_intent:
             self.by_intent[order.intent_id] = order.order_hash
+        self._track(order)
 
     def get(self, order_hash: str) -> Order | None:
         """The order with this hash, if known."""
@@ -194,7 +206,16 @@ class OrderBookkeeper:
         order.updated_ms = now_ms
         if reason:
             order.reason = reason
+        self._track(order)
         return order
+
+    def close_filled(self, order_hash: str, state: str, now_ms: int, reason: str) -> None:
+        """End a partly filled order that the venue no longer holds (reconciliation)."""
+        order = self.orders[order_hash]
+        order.state = state
+        order.updated_ms = now_ms
+        order.reason = reason
+        self._track(order)
 
     def apply_fill(self, order_hash: str, size: int, now_ms: int) -> Order:
         """Add a fill of ``size`` base units; the order becomes partially filled or filled.
@@ -217,19 +238,16 @@ class OrderBookkeeper:
             # A fill that raced a cancel: the quantity is real, the state stays terminal.
             return order
         order.state = FILLED if order.filled >= order.size else PARTIALLY_FILLED
+        self._track(order)
         return order
 
     def working(self) -> list[Order]:
         """All orders that may still fill, oldest first."""
-        return [o for o in self.orders.values() if o.is_working]
+        return list(self.live.values())
 
     def working_count(self) -> int:
         """How many orders may still fill."""
-        n = 0
-        for o in self.orders.values():
-            if o.is_working:
-                n += 1
-        return n
+        return len(self.live)
 
     def forget_terminal(self, keep: int) -> None:
         """Drop terminal orders beyond the most recent ``keep`` (bounded memory)."""

@@ -190,9 +190,7 @@ class RiskEngine:
         open_sell_token = 0
         reserved_cash = 0
         working = 0
-        for o in orders.orders.values():
-            if not o.is_working:
-                continue
+        for o in orders.live.values():
             working += 1
             reserved_cash += o.reserved_cash()
             if o.token_id == req.token_id:

@@ -1,0 +1,260 @@
+"""Engine hot path: compiled (mypyc wheel) vs interpreted, on one fixed replay of 300k events.
+
+A seeded stream of 300,000 market events (book level deltas and trade prints, four tokens) runs
+through book -> strategy -> risk -> orders -> positions with the dry-run gateway filling through
+``pmtrader.sim.matching``. The same worker runs twice in separate processes: once on the
+interpreted sources (the editable install) and once on the mypyc-compiled wheel built from the
+sdist (``HATCH_BUILD_HOOK_ENABLE_MYPYC=1``). Prints events/s for both, the ratio (target >= 4x)
+and tick->decision latency p50/p99, then checks that both runs ended in the identical state
+(positions, cash, realized P&L, orders, fills, denials), so a fast wrong engine fails.
+
+Run: ``uv run --frozen python benchmarks/bench_engine.py`` (``--events N`` for a shorter run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+SEED = 20260428
+EVENTS = 300_000
+TARGET = 4.0
+TOKENS = ("tokA", "tokB", "tokC", "tokD")
+U = 1_000_000
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_stream(n: int, seed: int) -> list[tuple[int, int, int, int, int]]:
+    """``(kind, token index, side, price, size)``: kind 0 = level delta, 1 = trade print.
+
+    Each token's mid wanders on a 0.01 grid; deltas cluster near the touch (so about a third
+    move the top of book); 8% of events are trades at the touch or one tick through it.
+    """
+    rng = random.Random(seed)
+    mids = [5_000, 3_000, 7_000, 5_500]
+    out: list[tuple[int, int, int, int, int]] = []
+    for _ in range(n):
+        t = rng.randrange(len(TOKENS))
+        if rng.random() < 0.02:
+            step = rng.choice((-100, 100))
+            mids[t] = max(1_000, min(9_000, mids[t] + step))
+            # The level the mid moved onto leaves the book, as it would on a real venue.
+            out.append((0, t, 1 if step > 0 else 0, mids[t], 0))
+            continue
+        mid = mids[t]
+        if rng.random() < 0.08:
+            side = rng.randrange(2)
+            through = rng.choice((0, 0, 100))
+            price = mid - 100 - through if side == 1 else mid + 100 + through
+            out.append((1, t, side, price, rng.randrange(1, 40) * U))
+            continue
+        side = rng.randrange(2)
+        offset = 100 * (1 + min(int(rng.expovariate(0.6)), 15))
+        price = mid - offset if side == 0 else mid + offset
+        size = 0 if rng.random() < 0.25 else rng.randrange(1, 200) * U
+        out.append((0, t, side, price, size))
+    return out
+
+
+def worker(n: int) -> dict[str, object]:
+    """Replay the stream in this process; return timings and the final state."""
+    from pmengine._build import build_kind
+    from pmengine.core import EngineCore
+    from pmengine.gateway import DryRunGateway, SignedOrder, VenueFill
+    from pmengine.order import OrderRequest
+    from pmengine.replay import ReplayDriver
+    from pmengine.risk import RiskLimits
+
+    stream = make_stream(n, SEED)
+    start_ms = 1_700_000_000_000
+    core = EngineCore(
+        RiskLimits(
+            max_order_size=100 * U,
+            max_order_notional=100 * U,
+            max_position=200 * U,
+            max_total_exposure=600 * U,
+            rate_count=1_000_000,
+            stale_book_ms=60_000,
+        )
+    )
+    core.risk.reconciled = True
+    core.portfolio.set_cash(10_000 * U)
+    for token in TOKENS:
+        book = core.book(token)
+        book.tick = 100
+        book.min_size = 5 * U
+    driver = ReplayDriver(core, list(TOKENS), "bench", start_ms)
+    gateway = DryRunGateway(core.books.get, cash=10_000 * U, clock=lambda: driver.clock_ms)
+    signed: dict[str, SignedOrder] = {}
+
+    def strategy(token: str, bid: int, ask: int, held: int) -> list[tuple[int, int, int]]:
+        """Join the touch on both sides (sell only what is held) while the spread allows."""
+        if bid < 0 or ask < 0 or ask - bid < 200:
+            return []
+        quotes = [(0, bid, 10 * U)]
+        if held >= 10 * U:
+            quotes.append((1, ask, 10 * U))
+        return quotes
+
+    def fills(found: list[VenueFill]) -> list[tuple[str, int, int, int, int]]:
+        return [(f.order_hash, f.side, f.price, f.size, f.fee) for f in found]
+
+    def sign(req: OrderRequest, now: int) -> str:
+        order = gateway.sign(req, tick=100, neg_risk=False, now_ms=now)
+        signed[order.order_hash] = order
+        return order.order_hash
+
+    def submit(order_hash: str) -> list[tuple[str, int, int, int, int]]:
+        return fills(gateway.submit_now(signed.pop(order_hash)).fills)
+
+    def cancel(order_hash: str) -> bool:
+        return bool(gateway.cancel_now([order_hash]))
+
+    def on_book(token: str) -> list[tuple[str, int, int, int, int]]:
+        return fills(gateway.on_book(token))
+
+    def on_trade(token: str, price: int, size: int) -> list[tuple[str, int, int, int, int]]:
+        return fills(gateway.on_trade(token, price, size))
+
+    t_start = time.perf_counter_ns()
+    driver.run(
+        stream,
+        strategy=strategy,
+        sign=sign,
+        submit=submit,
+        cancel=cancel,
+        on_book=on_book,
+        on_trade=on_trade,
+    )
+    elapsed = (time.perf_counter_ns() - t_start) / 1e9
+    latencies = sorted(driver.latencies)
+
+    states: dict[str, int] = {}
+    for o in core.orders.orders.values():
+        states[o.state] = states.get(o.state, 0) + 1
+    final = {
+        "positions": {
+            t: [p.qty, p.cost, p.realized] for t, p in sorted(core.portfolio.positions.items())
+        },
+        "cash": core.portfolio.cash,
+        "realized": core.portfolio.realized(),
+        "orders": dict(sorted(states.items())),
+        "fills": core.fills_booked,
+        "amends": driver.amends,
+        "denials": dict(sorted(core.risk.denials.items())),
+        "decisions": core.decisions,
+    }
+    # The engine internals alone (books + risk on every top-of-book change), same stream.
+    core_only = EngineCore(RiskLimits(rate_count=1_000_000, stale_book_ms=60_000))
+    core_only.risk.reconciled = True
+    core_only.portfolio.set_cash(10_000 * U)
+    for token in TOKENS:
+        core_only.book(token).tick = 100
+    core_driver = ReplayDriver(core_only, list(TOKENS), "core", start_ms)
+    t_core = time.perf_counter_ns()
+    approved = core_driver.run_core(stream, 10 * U)
+    core_s = (time.perf_counter_ns() - t_core) / 1e9
+    final["core_only"] = {"approved": approved, "decisions": core_only.decisions}
+    digest = hashlib.sha256(json.dumps(final, sort_keys=True).encode()).hexdigest()
+    return {
+        "core_s": core_s,
+        "build": build_kind(),
+        "elapsed_s": elapsed,
+        "events": n,
+        "p50_us": latencies[len(latencies) // 2] / 1000 if latencies else 0.0,
+        "p99_us": latencies[int(len(latencies) * 0.99)] / 1000 if latencies else 0.0,
+        "decisions": len(latencies),
+        "final": final,
+        "digest": digest,
+    }
+
+
+def build_compiled(dest: Path) -> Path:
+    """Build the mypyc wheel from the sdist (never in place) and unpack it."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(
+        ["uv", "build", str(ROOT / "pmengine"), "--sdist", "-o", str(dest), "-q"],
+        check=True,
+        env=env,
+    )
+    sdist = next(dest.glob("pmengine-*.tar.gz"))
+    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
+    subprocess.run(
+        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"], check=True, env=env
+    )
+    wheel = next(dest.glob("pmengine-*.whl"))
+    site = dest / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    return site
+
+
+def run_worker(n: int, pythonpath: Path | None) -> dict[str, object]:
+    env = dict(os.environ)
+    if pythonpath is not None:
+        env["PYTHONPATH"] = str(pythonpath)
+    else:
+        env.pop("PYTHONPATH", None)
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", "--events", str(n)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    return json.loads(out.stdout)  # type: ignore[no-any-return]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.events)))
+        return 0
+    with tempfile.TemporaryDirectory(prefix="pmengine-bench-") as tmp:
+        site = build_compiled(Path(tmp))
+        interpreted = run_worker(args.events, None)
+        compiled = run_worker(args.events, site)
+    rows = [("interpreted", interpreted), ("compiled (mypyc)", compiled)]
+    print(f"{'engine replay':<20}{'build':>13}{'events/s':>14}{'p50 us':>10}{'p99 us':>10}")
+    for label, r in rows:
+        rate = float(r["events"]) / float(r["elapsed_s"])  # type: ignore[arg-type]
+        print(
+            f"{label:<20}{r['build']!s:>13}{rate:>14,.0f}{r['p50_us']:>10.1f}{r['p99_us']:>10.1f}"
+        )
+    for label, r in rows:
+        rate = float(r["events"]) / float(r["core_s"])  # type: ignore[arg-type]
+        print(f"{'core only, ' + label:<33}{rate:>14,.0f}")
+    ratio = float(interpreted["elapsed_s"]) / float(compiled["elapsed_s"])  # type: ignore[arg-type]
+    core_ratio = float(interpreted["core_s"]) / float(compiled["core_s"])  # type: ignore[arg-type]
+    print(f"speed-up compiled / interpreted, full pipeline: {ratio:.2f}x (target >= {TARGET:.0f}x)")
+    print(f"speed-up compiled / interpreted, engine core only: {core_ratio:.2f}x")
+    print(f"strategy decisions: {compiled['decisions']}, final state: {compiled['final']}")
+    ok = True
+    if interpreted["build"] != "interpreted" or compiled["build"] != "compiled":
+        print("FAIL: the builds are not what they should be", file=sys.stderr)
+        ok = False
+    if interpreted["digest"] != compiled["digest"]:
+        print("FAIL: compiled and interpreted runs ended in different states", file=sys.stderr)
+        ok = False
+    if not compiled["final"]["fills"]:  # type: ignore[index]
+        print("FAIL: the replay produced no fills", file=sys.stderr)
+        ok = False
+    if ratio < TARGET:
+        print(f"below target: {ratio:.2f}x < {TARGET:.0f}x")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
