@@ -99,7 +99,10 @@ class DoctorReport:
 
 
 def _pusd(units: int) -> str:
-    return f"{units / 1_000_000:,.6f} pUSD"
+    if units >= 2**255:  # an "infinite" approval (max uint256)
+        return "unlimited pUSD"
+    whole, frac = divmod(units, 1_000_000)
+    return f"{whole:,}.{frac:06d} pUSD"
 
 
 def op_doctor(state: ClientState[Any]) -> Op[DoctorReport]:
