@@ -28,7 +28,7 @@ File metadata key ``pmstrat.markets`` holds the markets as a JSON list of ``Mark
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import msgspec
@@ -37,7 +37,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pmstrat.context import MarketInfo
+from pmstrat.context import MarketInfo, OrderBookSnapshot
 from pmstrat.errors import DataError
 
 SCHEMA_VERSION = "1"
@@ -321,3 +321,67 @@ class EventBuilder:
         )
         stream.check()
         return stream
+
+
+def book_snapshots(
+    stream: EventStream, market: MarketInfo
+) -> Iterator[tuple[OrderBookSnapshot, OrderBookSnapshot]]:
+    """Replay a market's YES and NO books: one ``(yes, no)`` pair per timestamp that changed them.
+
+    Raises:
+        DataError: the stream holds no events for the market.
+    """
+    if market.yes not in stream.tokens:
+        raise DataError(
+            f"the recording has no events for market {market.slug or market.condition_id}"
+        )
+    codes = {stream.tokens.index(t): i for i, t in enumerate(market.tokens) if t in stream.tokens}
+    books: list[tuple[dict[int, int], dict[int, int]]] = [({}, {}), ({}, {})]
+    ticks = [market.tick, market.tick]
+    rows = zip(
+        stream.ts_ms.tolist(),
+        stream.kind.tolist(),
+        stream.token.tolist(),
+        stream.side.tolist(),
+        stream.price.tolist(),
+        stream.size.tolist(),
+        strict=True,
+    )
+    pending: int | None = None
+
+    def pair(ts: int) -> tuple[OrderBookSnapshot, OrderBookSnapshot]:
+        out = []
+        for i, token in enumerate(market.tokens):
+            bids, asks = books[i]
+            out.append(
+                OrderBookSnapshot(
+                    token,
+                    ts,
+                    tuple(sorted(bids.items(), reverse=True)),
+                    tuple(sorted(asks.items())),
+                    ticks[i],
+                )
+            )
+        return out[0], out[1]
+
+    for ts, kind, code, side, price, size in rows:
+        index = codes.get(code)
+        if index is None:
+            continue
+        if pending is not None and ts != pending:
+            yield pair(pending)
+            pending = None
+        if kind == BOOK:
+            level = books[index][side]
+            if size:
+                level[price] = size
+            else:
+                level.pop(price, None)
+            pending = ts
+        elif kind == CLEAR:
+            books[index] = ({}, {})
+            pending = ts
+        elif kind == TICK:
+            ticks[index] = price
+    if pending is not None:
+        yield pair(pending)
