@@ -33,7 +33,7 @@ from pmtrader.sim.context import ServerContext
 from pmtrader.sim.errors import HeartbeatRejected, OrderRejected, SimError
 from pmtrader.sim.matching import PRICE_SCALE, Side
 from pmtrader.sim.records import ApiKeyRecord, OrderRecord, PlaceResult, SignedOrder
-from pmtrader.sim.responses import HttpError, JsonResponse, ok, query_int, read_json
+from pmtrader.sim.responses import HttpError, JsonResponse, ok, read_json
 from pmtrader.sim.routes_clob import page
 
 MAX_BATCH = 15
@@ -497,8 +497,3 @@ class OrderRoutes:
                 status_code=400,
             )
         return ok({"heartbeat_id": next_id, "status": "ok"})
-
-
-def orders_page_size(request: Request) -> int:
-    """The page size a caller asked for (``limit``), capped at production's page size."""
-    return query_int(request, "limit", ORDERS_PAGE, lo=1, hi=ORDERS_PAGE)
