@@ -11,6 +11,7 @@ import pytest
 from pmtrader.sim import (
     ApiKeyError,
     Exchange,
+    FeeParams,
     Market,
     OrderRejected,
     Side,
@@ -490,3 +491,18 @@ def test_user_and_market_events_are_emitted_for_a_match(setup: Setup) -> None:
 def test_signed_order_amounts_define_the_size() -> None:
     order = SignedOrder(1, "0x1", "0x1", "1", 5 * ONE, 10 * ONE, Side.BUY)
     assert order.size == 10 * ONE
+
+
+def test_makers_pay_fees_too_when_the_market_is_not_taker_only(setup: Setup) -> None:
+    exchange, market, maker, taker = setup
+    market.fees = FeeParams(Decimal("0.04"), 1, taker_only=False)
+    maker.buy(market.yes_token, 5000, 10 * ONE)  # reserves 5 + its maximum fee 0.10
+    assert exchange.available_pusd(maker.address) == 1_000 * ONE - 5_100_000
+    taker.place(limit_order(market.no_token, Side.BUY, 5000, 10 * ONE, taker.address), "FAK")
+    assert maker.pusd == 1_000 * ONE - 5_100_000
+    assert taker.pusd == 1_000 * ONE - 5_100_000
+    assert exchange.ledger.pusd("0x000000000000000000000000000000000000fee5") == 200_000
+    (trade,) = exchange.trades(taker.key)
+    assert trade.maker_orders[0].fee == 100_000
+    assert trade.maker_orders[0].to_wire()["fee_rate_bps"] == "400"
+    exchange.check()

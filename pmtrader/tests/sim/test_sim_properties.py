@@ -8,18 +8,19 @@ reservations, and no book is crossed. A rejected order leaves every balance and 
 from __future__ import annotations
 
 import copy
+from decimal import Decimal
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
-from pmtrader.sim import Market, OrderRejected, Side
+from pmtrader.sim import FeeParams, Market, OrderRejected, Side
 from pmtrader.sim.testkit import Trader, limit_order, make_exchange, market_buy, market_sell
 
 ONE = 1_000_000
 
 
 class ExchangeMachine(RuleBasedStateMachine):
-    """Four traders on two markets (one with fees on every taker, one neg-risk outcome)."""
+    """Four traders on two markets (one where makers pay fees too, one neg-risk outcome)."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -29,6 +30,8 @@ class ExchangeMachine(RuleBasedStateMachine):
             next(m for m in cent if not m.neg_risk),
             next(m for m in cent if m.neg_risk),
         ]
+        # makers pay fees too on the first market, so both fee paths run under random flow
+        self.markets[0].fees = FeeParams(Decimal("0.05"), 2, taker_only=False)
         self.traders = [Trader(self.exchange, n) for n in range(1, 5)]
         self.placed: list[tuple[Trader, str]] = []
 

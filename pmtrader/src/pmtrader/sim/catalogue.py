@@ -313,7 +313,7 @@ def _history(rng: random.Random, start_ms: int, end_mid: int, tick: int) -> list
     """
     hours = 30 * 24
     logit = math.log(end_mid / (PRICE_SCALE - end_mid))
-    jumps = {rng.randrange(24, hours - 24): rng.choice([-1.2, -0.8, 0.8, 1.2]) for _ in range(2)}
+    jumps = {rng.randrange(24, hours - 24): rng.choice([-2.0, -1.5, 1.5, 2.0]) for _ in range(2)}
     points: list[tuple[int, int]] = []
     for hour in range(hours + 1):
         t_s = (start_ms - hour * HOUR_MS) // 1000
@@ -329,8 +329,9 @@ def _history(rng: random.Random, start_ms: int, end_mid: int, tick: int) -> list
 class Catalogue:
     """All events and markets of one exchange, with lookups by id."""
 
-    def __init__(self, events: list[Event]) -> None:
+    def __init__(self, events: list[Event], *, start_ms: int = 0) -> None:
         self.events = events
+        self.start_ms = start_ms
         self.markets: list[Market] = [m for e in events for m in e.markets]
         self._by_condition = {m.condition_id: m for m in self.markets}
         self._by_token = {t: m for m in self.markets for t in m.token_ids}
@@ -433,4 +434,4 @@ class Catalogue:
                     image=f"https://polymarket-upload.s3.us-east-2.amazonaws.com/{event_slug}.png",
                 )
             )
-        return cls(events)
+        return cls(events, start_ms=start_ms)

@@ -175,7 +175,7 @@ class Exchange:
             store=store,
         )
         if meta is None:
-            store.write([("meta", "exchange", exchange._meta(start_ms))])
+            store.write([("meta", "exchange", exchange._meta())])
         else:
             from pmtrader.sim.persist import restore
 
@@ -188,12 +188,10 @@ class Exchange:
             self._flush()
             self._store.close()
 
-    def _meta(self, start_ms: int | None = None) -> dict[str, Any]:
-        if start_ms is None and self._store is not None:
-            start_ms = int(self._store.load("meta")["exchange"]["start_ms"])
+    def _meta(self) -> dict[str, Any]:
         return {
             "seed": self._seed,
-            "start_ms": start_ms,
+            "start_ms": self.catalogue.start_ms,
             "counter": self._counter,
             "funded": self.ledger.funded,
             "pools": dict(self.ledger.pools),
