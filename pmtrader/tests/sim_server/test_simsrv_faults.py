@@ -127,13 +127,10 @@ def test_persistence_across_restart_and_crash(
         assert again.derive_api_key() == creds
         again.set_api_creds(creds)
         assert [o["id"] for o in again.get_open_orders()] == [placed["orderID"]]
-        balance = httpx.get(sim.url + "/_sim/state").json()
-        assert balance["seed"] == 61
+        state_now = httpx.get(sim.url + "/_sim/state").json()
+        assert state_now["seed"] == 61
         after = httpx.get(sim.url + "/book", params={"token_id": token}).json()
         assert (after["bids"], after["asks"]) == (book["bids"], book["asks"])
         # The on-chain balance: open orders reserve pUSD but do not move it.
         assert again.get_balance_allowance()["balance"] == "10005500000"
-        made = httpx.post(
-            sim.url + "/_sim/funder", json={"eoa": wallet.address, "maker": funder}
-        ).json()
-        assert made["makers"] == [funder.lower()]
+        assert state_now["funders"] == {wallet.address.lower(): [funder.lower()]}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from pmtrader.testing import SimServer, new_wallet, start_sim
 from py_clob_client_v2 import (
@@ -358,3 +359,40 @@ def test_bad_signature_replay_and_bad_hmac_are_refused_and_change_nothing(
         trader.client.create_order(OrderArgs(token_id="12345", price=0.5, size=10, side="BUY"))
     assert trader.pusd() == before
     assert trader.client.get_open_orders() == []
+
+
+@pytest.mark.parametrize("signature_type", [1, 2, 3])
+def test_funder_wallets_trade_once_the_operator_registers_them(
+    venue: SimServer, markets: list[dict[str, Any]], signature_type: int
+) -> None:
+    market = _pick(markets, tick=0.01, neg_risk=False, skip=3)
+    yes = market["tokens"][0]["token_id"]
+    owner, funder = new_wallet(), new_wallet().address
+    client = ClobClient(
+        venue.url,
+        chain_id=137,
+        key=owner.key.hex(),
+        signature_type=signature_type,
+        funder=funder,
+    )
+    client.set_api_creds(client.create_or_derive_api_key())
+    args = OrderArgs(token_id=yes, price=0.11, size=10, side="BUY")
+    with pytest.raises(PolyApiException) as err:  # a funder nobody registered for this EOA
+        client.create_and_post_order(args)
+    assert _api_error(err) == (400, "invalid signature")
+
+    registered = httpx.post(
+        venue.url + "/_sim/funder", json={"eoa": owner.address, "maker": funder}
+    )
+    assert registered.status_code == 200
+    with pytest.raises(PolyApiException) as err:  # the funder holds no pUSD yet
+        client.create_and_post_order(args)
+    assert "not enough balance" in _api_error(err)[1]
+    venue.fund(funder, 50)
+    placed = client.create_and_post_order(args)
+    assert placed["status"] == "live"
+    order = client.get_order(placed["orderID"])
+    assert order["maker_address"].lower() == funder.lower()
+    balance = client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
+    assert balance["balance"] == "50000000"  # the funder's pUSD, not the EOA's 10 000
+    client.cancel_all()

@@ -73,7 +73,14 @@ def serve(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
     flow: Annotated[
         bool, typer.Option("--flow/--no-flow", help="Run the background traders.")
     ] = True,
-    speed: Annotated[float, typer.Option(help="Simulated seconds per wall-clock second.")] = 1.0,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Simulated seconds per wall-clock second. Above 1, sim time runs ahead of the "
+            "wall clock, so a GTD expiration a client computes from its own clock may already "
+            "be past in sim time."
+        ),
+    ] = 1.0,
 ) -> None:
     """Run the local exchange in the foreground until interrupted."""
     if speed <= 0:

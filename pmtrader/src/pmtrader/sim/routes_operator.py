@@ -12,7 +12,7 @@ All take and return JSON; errors are ``{"error": "<what was wrong and what to do
 ``POST /_sim/fault``        fault settings (see ``pmtrader.sim.faults``)
 ``POST /_sim/fail-trade``   ``{"trade_id"}``: make a trade's settlement FAILED
 ``POST /_sim/allowance``    ``{"address", "asset_type", "spender", "amount"}`` (base units)
-``GET  /_sim/state``        seed, sim time, flow and faults
+``GET  /_sim/state``        seed, sim time, flow, faults and the funder table
 ==========================  ================================================================
 """
 
@@ -197,5 +197,6 @@ class OperatorRoutes:
                 "faults": self.ctx.faults.settings.to_json(),
                 "ws_generation": self.ctx.faults.ws_generation,
                 "markets": len(self.exchange.markets()),
+                "funders": self.ctx.funders.snapshot(),
             }
         )
