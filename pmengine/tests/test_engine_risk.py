@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -337,4 +339,6 @@ class RiskMachine(RuleBasedStateMachine):
 
 
 TestRiskMachine = RiskMachine.TestCase
-TestRiskMachine.settings = settings(max_examples=1_200, stateful_step_count=30, deadline=None)
+# Thousands of random signal sequences in the main run; the compiled-build rerun asks for fewer.
+EXAMPLES = int(os.environ.get("PMENGINE_RISK_EXAMPLES", "1200"))
+TestRiskMachine.settings = settings(max_examples=EXAMPLES, stateful_step_count=30, deadline=None)
