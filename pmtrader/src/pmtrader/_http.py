@@ -208,6 +208,28 @@ class Response:
             ) from None
 
 
+def op_paged(
+    service: Service, path: str, params: Mapping[str, ParamValue], auth: AuthLevel
+) -> Generator[Request, Response, list[Any]]:
+    """Follow ``next_cursor`` from ``MA==`` to the venue's ``LTE=`` and return every item.
+
+    A repeated or missing cursor ends the loop too: a venue bug must not spin a client forever
+    (the official client would).
+    """
+    items: list[Any] = []
+    cursor = INITIAL_CURSOR
+    seen: set[str] = set()
+    while cursor != END_CURSOR:
+        response = yield Request.get(service, path, {**params, "next_cursor": cursor}, auth=auth)
+        body = response.json()
+        items.extend(body.get("data") or [])
+        seen.add(cursor)
+        cursor = body.get("next_cursor") or END_CURSOR
+        if cursor in seen:
+            break
+    return items
+
+
 class Authenticator:
     """Builds L1 and L2 headers from the settings' key and credentials.
 

@@ -7,11 +7,14 @@ client, so the next L2 call just works.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pmtrader._http import Authenticator, AuthLevel, Op, Request, Service
 from pmtrader._state import AsyncGroup, SyncGroup
 from pmtrader.config import ApiCredentials
 from pmtrader.errors import ApiError, UnexpectedResponseError
 from pmtrader.models.clob import ApiKeys, AssetType, BalanceAllowance, BanStatus
+from pmtrader.models.rewards import Notification
 
 __all__ = ["Account", "AsyncAccount"]
 
@@ -90,6 +93,22 @@ def op_balance_allowance(
     return BalanceAllowance.model_validate(body)
 
 
+def op_notifications(signature_type: int) -> Op[list[Notification]]:
+    """``GET /notifications`` (L2)."""
+    response = yield Request.get(
+        Service.CLOB, "/notifications", {"signature_type": signature_type}, auth=AuthLevel.L2
+    )
+    return [Notification.model_validate(item) for item in response.json()]
+
+
+def op_drop_notifications(ids: Sequence[str]) -> Op[bool]:
+    """``DELETE /notifications?ids=a,b`` (L2)."""
+    yield Request.send(
+        "DELETE", Service.CLOB, "/notifications", params={"ids": ",".join(ids)}, auth=AuthLevel.L2
+    )
+    return True
+
+
 class Account(SyncGroup):
     """API keys, balances and allowances, ban status (``client.account``)."""
 
@@ -121,6 +140,14 @@ class Account(SyncGroup):
     def get_closed_only_mode(self) -> BanStatus:
         """Return whether the account may only close positions (``closed_only``)."""
         return self._run(op_ban_status())
+
+    def get_notifications(self) -> list[Notification]:
+        """Return the API key's notifications (fills ...)."""
+        return self._run(op_notifications(int(self._state.settings.signature_type)))
+
+    def drop_notifications(self, ids: Sequence[str]) -> bool:
+        """Mark notifications as read so they are not returned again."""
+        return self._run(op_drop_notifications(ids))
 
     def get_balance_allowance(
         self, asset_type: AssetType | str = AssetType.COLLATERAL, token_id: str | None = None
@@ -170,6 +197,14 @@ class AsyncAccount(AsyncGroup):
     async def get_closed_only_mode(self) -> BanStatus:
         """See :meth:`Account.get_closed_only_mode`."""
         return await self._run(op_ban_status())
+
+    async def get_notifications(self) -> list[Notification]:
+        """See :meth:`Account.get_notifications`."""
+        return await self._run(op_notifications(int(self._state.settings.signature_type)))
+
+    async def drop_notifications(self, ids: Sequence[str]) -> bool:
+        """See :meth:`Account.drop_notifications`."""
+        return await self._run(op_drop_notifications(ids))
 
     async def get_balance_allowance(
         self, asset_type: AssetType | str = AssetType.COLLATERAL, token_id: str | None = None

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
-from pmtrader._http import END_CURSOR, INITIAL_CURSOR, Op, Request, Service
+from pmtrader._http import END_CURSOR, INITIAL_CURSOR, AuthLevel, Op, Request, Service, op_paged
 from pmtrader._state import AsyncGroup, MarketCache, SyncGroup
 from pmtrader.errors import NotFoundError, UnexpectedResponseError
 from pmtrader.models.clob import ClobMarketInfo, FeeDetails, Market, MarketsPage
+from pmtrader.models.rewards import RewardsMarket
 
 __all__ = ["AsyncMarkets", "Markets"]
 
@@ -133,6 +134,19 @@ def op_fee_details(cache: MarketCache, token_id: str) -> Op[FeeDetails]:
     return info.fee or FeeDetails(r=Decimal(0), e=1, to=True)
 
 
+def op_rewards(path: str) -> Op[list[RewardsMarket]]:
+    """Every page of a public rewards listing."""
+    items = yield from op_paged(Service.CLOB, path, {}, AuthLevel.NONE)
+    return [RewardsMarket.model_validate(item) for item in items]
+
+
+def op_trade_events(condition_id: str) -> Op[list[dict[str, Any]]]:
+    """``GET /markets/live-activity/{condition_id}`` (raw: the shape is undocumented)."""
+    response = yield Request.get(Service.CLOB, f"/markets/live-activity/{condition_id}")
+    body = response.json()
+    return list(body) if isinstance(body, list) else []
+
+
 class Markets(SyncGroup):
     """CLOB markets and per-token facts (``client.markets``)."""
 
@@ -207,6 +221,18 @@ class Markets(SyncGroup):
         """Return the platform fee parameters of the token's market (``fd``)."""
         return self._run(op_fee_details(self._state.cache, token_id))
 
+    def get_current_rewards(self) -> list[RewardsMarket]:
+        """Return every market currently paying liquidity rewards (all pages)."""
+        return self._run(op_rewards("/rewards/markets/current"))
+
+    def get_raw_rewards_for_market(self, condition_id: str) -> list[RewardsMarket]:
+        """Return the reward programmes of one market (all pages)."""
+        return self._run(op_rewards(f"/rewards/markets/{condition_id}"))
+
+    def get_market_trades_events(self, condition_id: str) -> list[dict[str, Any]]:
+        """Return the market's recent trade events (raw dicts: the shape is undocumented)."""
+        return self._run(op_trade_events(condition_id))
+
     def note_tick_size_change(self, token_id: str, tick_size: Decimal) -> None:
         """Tell the client a token's tick changed (from a websocket ``tick_size_change``)."""
         self._state.cache.set_tick_size(token_id, tick_size)
@@ -274,6 +300,18 @@ class AsyncMarkets(AsyncGroup):
     async def get_fee_details(self, token_id: str) -> FeeDetails:
         """See :meth:`Markets.get_fee_details`."""
         return await self._run(op_fee_details(self._state.cache, token_id))
+
+    async def get_current_rewards(self) -> list[RewardsMarket]:
+        """See :meth:`Markets.get_current_rewards`."""
+        return await self._run(op_rewards("/rewards/markets/current"))
+
+    async def get_raw_rewards_for_market(self, condition_id: str) -> list[RewardsMarket]:
+        """See :meth:`Markets.get_raw_rewards_for_market`."""
+        return await self._run(op_rewards(f"/rewards/markets/{condition_id}"))
+
+    async def get_market_trades_events(self, condition_id: str) -> list[dict[str, Any]]:
+        """See :meth:`Markets.get_market_trades_events`."""
+        return await self._run(op_trade_events(condition_id))
 
     def note_tick_size_change(self, token_id: str, tick_size: Decimal) -> None:
         """See :meth:`Markets.note_tick_size_change`."""

@@ -40,8 +40,6 @@ from pmtrader._amounts import (
     plain,
 )
 from pmtrader._http import (
-    END_CURSOR,
-    INITIAL_CURSOR,
     AsyncRunner,
     Authenticator,
     AuthLevel,
@@ -49,6 +47,7 @@ from pmtrader._http import (
     Request,
     Service,
     SyncRunner,
+    op_paged,
 )
 from pmtrader._state import AsyncGroup, ClientState, MarketCache, SyncGroup
 from pmtrader.config import ApiCredentials, Settings
@@ -317,33 +316,15 @@ def op_post_orders(
     return [OrderResponse.model_validate(item) for item in response.json()]
 
 
-def op_paged(path: str, params: dict[str, Any]) -> Op[list[dict[str, Any]]]:
-    """Follow ``next_cursor`` from ``MA==`` to the venue's ``LTE=`` (L2 GETs)."""
-    items: list[dict[str, Any]] = []
-    cursor = INITIAL_CURSOR
-    seen = set()
-    while cursor != END_CURSOR:
-        response = yield Request.get(
-            Service.CLOB, path, {**params, "next_cursor": cursor}, auth=AuthLevel.L2
-        )
-        body = response.json()
-        items.extend(body.get("data") or [])
-        seen.add(cursor)
-        cursor = body.get("next_cursor") or END_CURSOR
-        if cursor in seen:  # a venue bug must not spin forever (the official client would)
-            break
-    return items
-
-
 def op_open_orders(params: dict[str, Any]) -> Op[list[OpenOrder]]:
     """Every open order matching the filters."""
-    items = yield from op_paged("/data/orders", params)
+    items = yield from op_paged(Service.CLOB, "/data/orders", params, AuthLevel.L2)
     return [OpenOrder.model_validate(item) for item in items]
 
 
 def op_trades(params: dict[str, Any]) -> Op[list[Trade]]:
     """Every trade matching the filters."""
-    items = yield from op_paged("/data/trades", params)
+    items = yield from op_paged(Service.CLOB, "/data/trades", params, AuthLevel.L2)
     return [Trade.model_validate(item) for item in items]
 
 

@@ -110,6 +110,9 @@ def test_last_trade_prices_follow_a_trade(
     batch = api(lambda c: c.books.get_last_trades_prices([yes]))
     assert batch[0].token_id == yes
     assert batch[0].price == Decimal("0.62")
+    events = api(lambda c: c.markets.get_market_trades_events(market.condition_id))
+    assert events
+    assert all(event.get("asset_id", yes) in (yes, market.tokens[1].token_id) for event in events)
 
 
 def test_price_history(api: Api, catalogue: Catalogue) -> None:
@@ -152,3 +155,13 @@ def test_gamma_markets_events_search_tags(api: Api, catalogue: Catalogue) -> Non
     tags = api(lambda c: c.gamma.get_tags())
     assert tags
     assert all(t.slug for t in tags)
+
+
+def test_rewards_listings(api: Api, catalogue: Catalogue) -> None:
+    current = api(lambda c: c.markets.get_current_rewards())
+    assert current
+    assert all(m.rewards_config for m in current)
+    first = current[0]
+    detail = api(lambda c: c.markets.get_raw_rewards_for_market(first.condition_id))
+    assert [m.condition_id for m in detail] == [first.condition_id]
+    assert detail[0].rewards_max_spread == first.rewards_max_spread

@@ -141,6 +141,12 @@ def test_market_orders_preview_trade_and_settle(
     assert api(lambda c: c.data.get_value(address)).value > 0
     assert api(lambda c: c.chain.get_token_balance(address, yes)) == held
 
+    notes = api(lambda c: c.account.get_notifications())
+    assert notes
+    assert {n.payload.get("asset_id") for n in notes} == {yes}
+    assert api(lambda c: c.account.drop_notifications([str(n.id) for n in notes])) is True
+    assert api(lambda c: c.account.get_notifications()) == []
+
     # Sell some back into a bid, fill-and-kill.
     counterparty.orders.create_and_post_order(yes, "BUY", price=Decimal("0.50"), size=20)
     sold = api(

@@ -22,11 +22,13 @@ from pmtrader.models import (
     Heartbeat,
     LastTradePrice,
     MarketsPage,
+    Notification,
     OpenOrder,
     OrderResponse,
     PortfolioValue,
     Position,
     PriceHistory,
+    RewardsMarket,
     SearchResults,
     Trade,
 )
@@ -52,6 +54,9 @@ CASES: dict[str, Any] = {
     "clob_cancel_response.json": CancelResponse,
     "clob_open_order.json": OpenOrder,
     "clob_trades_page.json": None,
+    "clob_rewards_markets_current.json": None,
+    "clob_rewards_market.json": None,
+    "clob_notifications.json": list[Notification],
     "clob_balance_allowance.json": BalanceAllowance,
     "clob_balance_allowance_legacy.json": BalanceAllowance,
     "clob_price_history.json": PriceHistory,
@@ -172,3 +177,11 @@ def test_order_responses_keep_empty_amounts_as_none() -> None:
     assert matched.making_amount == Decimal("4.98")
     assert matched.trade_ids
     assert OpenOrder.model_validate(load("clob_open_order.json")).remaining == Decimal(75)
+
+
+@pytest.mark.parametrize("name", ["clob_rewards_markets_current.json", "clob_rewards_market.json"])
+def test_rewards_pages_parse(name: str) -> None:
+    page = load(name)
+    markets = [RewardsMarket.model_validate(item) for item in page["data"]]
+    assert markets[0].rewards_max_spread == Decimal("4.5")
+    assert markets[0].rewards_config[0].rate_per_day == 25

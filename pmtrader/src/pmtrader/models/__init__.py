@@ -33,6 +33,7 @@ from pmtrader.models.clob import (
 )
 from pmtrader.models.data import Activity, DataTrade, PortfolioValue, Position
 from pmtrader.models.gamma import GammaEvent, GammaMarket, GammaTag, SearchResults
+from pmtrader.models.rewards import Notification, RewardsConfig, RewardsMarket
 
 __all__ = [
     "TICK_SIZES",
@@ -56,6 +57,7 @@ __all__ = [
     "Market",
     "MarketToken",
     "MarketsPage",
+    "Notification",
     "OpenOrder",
     "OrderBook",
     "OrderResponse",
@@ -65,6 +67,8 @@ __all__ = [
     "PriceHistory",
     "PriceLevel",
     "PricePoint",
+    "RewardsConfig",
+    "RewardsMarket",
     "SearchResults",
     "Side",
     "Trade",
