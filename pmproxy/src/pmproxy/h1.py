@@ -15,8 +15,8 @@ What it does and does not do, on purpose:
 * timeouts: connecting (``connect_timeout``, also while waiting for a free connection) and each
   read (``read_timeout``) raise :class:`TimeoutError`; a refused, reset or closed connection
   raises :class:`ConnectionError`, a malformed answer :class:`UpstreamProtocolError`;
-* TLS for ``https`` upstreams through the standard library's default context (certificates
-  and host names verified).
+* TLS for ``https`` upstreams through the standard library (certificates and host names
+  verified; the settings' ``ca_file`` replaces the system's bundle).
 """
 
 from __future__ import annotations
@@ -274,6 +274,7 @@ class H1Pool:
         connect_timeout: seconds to connect, including any wait for a free connection.
         read_timeout: seconds each read may take.
         keepalive: seconds an idle connection is kept.
+        tls: the TLS context for an ``https`` upstream (the system's default when omitted).
     """
 
     def __init__(
@@ -285,6 +286,7 @@ class H1Pool:
         connect_timeout: float,
         read_timeout: float,
         keepalive: float = 30.0,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.loop = loop
         self._host = upstream.host
@@ -293,13 +295,16 @@ class H1Pool:
         default = (upstream.port is None) or (upstream.port == (443 if self._tls else 80))
         host = f"[{upstream.host}]" if ":" in upstream.host else upstream.host
         self._host_header = (host if default else f"{host}:{upstream.port}").encode("idna")
-        self._ssl: ssl.SSLContext | None = ssl.create_default_context() if self._tls else None
+        self._ssl: ssl.SSLContext | None = None
+        if self._tls:
+            self._ssl = tls if tls is not None else ssl.create_default_context()
         self._limit = limit
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._keepalive = keepalive
         self._idle: list[_Connection] = []
         self._open: set[_Connection] = set()
+        self._connecting = 0
         self._waiters: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
         self._closing = False
 
@@ -318,11 +323,7 @@ class H1Pool:
         """Drop a connection that closed (and let a waiting request open a new one)."""
         if conn in self._open:
             self._open.discard(conn)
-            while self._waiters:
-                waiter = self._waiters.popleft()
-                if not waiter.done():
-                    waiter.set_result(None)  # a slot is free: that request connects anew
-                    break
+            self._release_slot()  # a slot is free: a waiting request connects anew
         if conn in self._idle:
             self._idle.remove(conn)
 
@@ -335,7 +336,7 @@ class H1Pool:
                 return conn, True
             conn.close()
             self._open.discard(conn)
-        if len(self._open) >= self._limit:
+        if len(self._open) + self._connecting >= self._limit:
             waiter: asyncio.Future[_Connection | None] = self.loop.create_future()
             self._waiters.append(waiter)
             try:
@@ -349,16 +350,31 @@ class H1Pool:
         return await self._connect(), False
 
     async def _connect(self) -> _Connection:
-        async with asyncio.timeout(self._connect_timeout):
-            _, conn = await self.loop.create_connection(
-                lambda: _Connection(self),
-                self._host,
-                self._port,
-                ssl=self._ssl,
-                server_hostname=self._host if self._tls else None,
-            )
+        self._connecting += 1
+        try:
+            async with asyncio.timeout(self._connect_timeout):
+                _, conn = await self.loop.create_connection(
+                    lambda: _Connection(self),
+                    self._host,
+                    self._port,
+                    ssl=self._ssl,
+                    server_hostname=self._host if self._tls else None,
+                )
+        except BaseException:
+            self._release_slot()
+            raise
+        finally:
+            self._connecting -= 1
         self._open.add(conn)
         return conn
+
+    def _release_slot(self) -> None:
+        # A connection attempt failed: a request waiting for a slot may try its own.
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
 
     async def request(
         self, method: bytes, target: bytes, headers: Headers, body: bytes

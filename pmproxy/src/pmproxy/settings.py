@@ -120,6 +120,7 @@ class Settings:
         pool_size: most open upstream connections per host.
         log_level: ``debug``, ``info``, ``warning`` or ``error``.
         chain_methods: JSON-RPC methods ``/chain`` lets through.
+        ca_file: PEM bundle to verify ``https`` upstreams with (``""``: the system's).
     """
 
     host: str = "127.0.0.1"
@@ -139,6 +140,7 @@ class Settings:
     pool_size: int = 100
     log_level: str = "info"
     chain_methods: frozenset[str] = field(default=DEFAULT_CHAIN_METHODS)
+    ca_file: str = ""
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

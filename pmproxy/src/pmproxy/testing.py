@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -195,14 +196,22 @@ class RecordingUpstream:
     Args:
         delay: seconds to wait before each echo answer (for coalescing tests).
         fixed_body: answer every ordinary request with this body instead of the echo.
+        tls: serve HTTPS with this server context.
 
     Misbehaving paths (anywhere in the target): ``/__stall`` never answers, ``/__close``
     closes the connection, ``/__cookie`` answers with Set-Cookie and hop-by-hop headers,
     ``/__stream`` streams five chunks, ``/__status/NNN`` answers with status NNN.
     """
 
-    def __init__(self, *, delay: float = 0.0, fixed_body: bytes | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        delay: float = 0.0,
+        fixed_body: bytes | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.delay = delay
+        self._tls = tls
         self.fixed_body = fixed_body
         self.port = 0
         self.tasks: set[asyncio.Future[None]] = set()
@@ -215,8 +224,8 @@ class RecordingUpstream:
 
     @property
     def url(self) -> str:
-        """``http://127.0.0.1:PORT``."""
-        return f"http://{LOOPBACK}:{self.port}"
+        """``http://127.0.0.1:PORT`` (``https`` when serving TLS)."""
+        return f"{'https' if self._tls else 'http'}://{LOOPBACK}:{self.port}"
 
     @property
     def requests(self) -> list[Recorded]:
@@ -250,7 +259,7 @@ class RecordingUpstream:
 
             async def main() -> None:
                 self._server = await loop.create_server(
-                    lambda: _Protocol(self), LOOPBACK, 0, backlog=1024
+                    lambda: _Protocol(self), LOOPBACK, 0, backlog=1024, ssl=self._tls
                 )
                 self.port = self._server.sockets[0].getsockname()[1]
                 ready.set()

@@ -17,6 +17,7 @@ environment, no redirects followed, and no default headers the client did not se
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import aiohttp
 
@@ -43,6 +44,7 @@ class UpstreamPool:
         self._settings = settings
         self._sessions: dict[asyncio.AbstractEventLoop, aiohttp.ClientSession] = {}
         self._h1: dict[asyncio.AbstractEventLoop, dict[str, H1Pool]] = {}
+        self._tls: ssl.SSLContext | None = None
         self._upstreams = {
             name: settings.upstream(name) for name in ("clob", "gamma", "data", "chain")
         }
@@ -65,6 +67,7 @@ class UpstreamPool:
                 old.detach()
                 del self._sessions[old_loop]
         connector = aiohttp.TCPConnector(
+            ssl=self.tls(),
             limit=self._settings.pool_size,
             limit_per_host=0,
             ttl_dns_cache=300,
@@ -104,8 +107,15 @@ class UpstreamPool:
                 limit=self._settings.pool_size,
                 connect_timeout=self._settings.connect_timeout,
                 read_timeout=self._settings.read_timeout,
+                tls=self.tls(),
             )
         return pool
+
+    def tls(self) -> ssl.SSLContext:
+        """The TLS context for ``https`` upstreams (certificates and host names verified)."""
+        if self._tls is None:
+            self._tls = ssl.create_default_context(cafile=self._settings.ca_file or None)
+        return self._tls
 
     async def close(self) -> None:
         """Close the running loop's connections (the lifespan's shutdown calls this)."""
