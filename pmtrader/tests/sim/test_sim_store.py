@@ -6,7 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from pmtrader.sim import Exchange, Flow, ManualClock, StateError
+from pmtrader.sim import Catalogue, Exchange, Flow, ManualClock, StateError, Store
 from pmtrader.sim.testkit import START_MS, Trader
 
 ONE = 1_000_000
@@ -103,3 +103,35 @@ def test_each_operation_is_one_transaction_in_a_wal_database(tmp_path: Path) -> 
     assert kinds["account"] == 1
     db.close()
     exchange.close()
+
+
+def test_finished_orders_and_settled_trades_beyond_retention_are_forgotten(tmp_path: Path) -> None:
+    clock = ManualClock(START_MS)
+    store = Store(tmp_path)
+    store.open()
+    exchange = Exchange(
+        Catalogue.generate(7, START_MS),
+        clock=clock,
+        initial_balance=1_000 * ONE,
+        seed=7,
+        store=store,
+        retain_orders=5,
+        retain_trades=3,
+    )
+    market = next(m for m in exchange.markets() if m.tick == 100)
+    a, b = Trader(exchange, 1), Trader(exchange, 2)
+    resting = a.buy(market.yes_token, 1000, 10 * ONE).order_id
+    for _ in range(6):
+        a.buy(market.yes_token, 5000, 5 * ONE)
+        b.buy(market.no_token, 5000, 5 * ONE)
+    exchange.advance(clock.advance(10_000))
+    exchange.advance(clock.now_ms())
+    assert len(exchange.trades()) == 3
+    assert len(exchange.trades(a.key)) == 3
+    finished = [o for o in exchange._orders.values() if o.status != "LIVE"]
+    assert len(finished) == 5
+    assert exchange.order(resting) is not None  # open orders are never forgotten
+    assert len(store.load("order")) == 6
+    assert len(store.load("trade")) == 3
+    exchange.check()
+    store.close()

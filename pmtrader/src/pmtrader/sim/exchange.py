@@ -101,6 +101,10 @@ class Exchange:
         seed: makes ids, keys and hashes deterministic.
         store: where to persist every change; ``None`` keeps everything in memory. The
             constructor does no I/O: use ``Exchange.open`` to load from a state directory.
+        retain_orders: finished (matched, cancelled) orders kept for queries and duplicate
+            checks; older ones are forgotten (and deleted from the store) so a sim that runs for
+            days with background flow stays in bounded memory. Open orders are always kept.
+        retain_trades: likewise for confirmed or failed trades.
     """
 
     def __init__(
@@ -111,6 +115,8 @@ class Exchange:
         initial_balance: int,
         seed: int,
         store: Store | None = None,
+        retain_orders: int = 50_000,
+        retain_trades: int = 50_000,
     ) -> None:
         self.catalogue = catalogue
         self.ledger = Ledger()
@@ -122,7 +128,13 @@ class Exchange:
         self._orders: dict[str, OrderRecord] = {}
         self._open_by_key: dict[str, set[str]] = {}
         self._trades: dict[str, Trade] = {}
-        self._trades_by_key: dict[str, list[Trade]] = {}
+        self._trades_by_key: dict[str, deque[Trade]] = {}
+        self._trade_log: deque[Trade] = deque()
+        self._finished: deque[str] = deque()
+        self._retain_orders = retain_orders
+        self._retain_trades = retain_trades
+        self._forgotten_orders: set[str] = set()
+        self._forgotten_trades: set[str] = set()
         self._pending: deque[Trade] = deque()
         self._expiries: list[tuple[int, str]] = []
         self._keys: dict[str, ApiKeyRecord] = {}
@@ -501,7 +513,7 @@ class Exchange:
         ``after``/``before`` are unix seconds on the match time, as the REST filters.
         """
         if owner_key is not None:
-            pool = self._trades_by_key.get(owner_key, [])
+            pool = list(self._trades_by_key.get(owner_key, ()))
         elif address is not None:
             pool = [t for t in self._trades.values() if t.involves_address(address)]
         else:
@@ -603,6 +615,7 @@ class Exchange:
         record.open_size = 0
         self._open_by_key.get(record.owner, set()).discard(record.id)
         self._dirty_orders.add(record.id)
+        self._finished.append(record.id)
         self._emit(UserOrderEvent.of("CANCELLATION", record, now))
 
     def _record_print(self, market: Market, yes_price: int, now: int) -> None:
@@ -676,8 +689,31 @@ class Exchange:
             )
         )
 
+    def _forget_old(self) -> None:
+        """Drop the oldest finished orders and settled trades beyond the retention limits."""
+        while len(self._finished) > self._retain_orders:
+            order_id = self._finished.popleft()
+            record = self._orders.get(order_id)
+            if record is not None and record.status != "LIVE":
+                del self._orders[order_id]
+                self._dirty_orders.discard(order_id)
+                self._forgotten_orders.add(order_id)
+        while len(self._trade_log) > self._retain_trades:
+            trade = self._trade_log[0]
+            if trade.status not in ("CONFIRMED", "FAILED"):
+                break
+            self._trade_log.popleft()
+            del self._trades[trade.id]
+            self._dirty_trades.discard(trade.id)
+            self._forgotten_trades.add(trade.id)
+            for owner in dict.fromkeys([trade.owner, *(m.owner for m in trade.maker_orders)]):
+                mine = self._trades_by_key.get(owner)
+                if mine and mine[0] is trade:
+                    mine.popleft()
+
     def _flush(self) -> None:
         """Write everything changed since the last flush in one transaction."""
+        self._forget_old()
         if self._store is None:
             self._clear_dirty()
             return
@@ -695,6 +731,8 @@ class Exchange:
         self._deleted_keys.clear()
         self._dirty_prints.clear()
         self._dirty_heartbeats.clear()
+        self._forgotten_orders.clear()
+        self._forgotten_trades.clear()
 
     def check(self) -> None:
         """Assert every invariant (books uncrossed, conservation, reservations); for tests."""

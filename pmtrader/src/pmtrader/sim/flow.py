@@ -44,7 +44,7 @@ class FlowConfig:
     """Chance per market and interval of a sharp move (0.03-0.12 at mid), per million."""
     trade_per_million: int = 30_000
     """Chance per market and interval of a noise trade, per million."""
-    refresh_ms: int = 15_000
+    refresh_ms: int = 60_000
     maker_funding: int = 5_000_000 * AMOUNT_SCALE
     noise_funding: int = 500_000 * AMOUNT_SCALE
 

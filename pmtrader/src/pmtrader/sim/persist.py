@@ -9,6 +9,7 @@ prints and heartbeats.
 from __future__ import annotations
 
 import heapq
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from pmtrader.sim.matching import PRICE_SCALE, Side
@@ -70,6 +71,8 @@ def flush(exchange: Exchange, store: Store) -> None:
         if price is not None:
             puts.append(("print", f"{cid}|{t}", price))
     deletes = [("key", key) for key in ex._deleted_keys]
+    deletes.extend(("order", oid) for oid in ex._forgotten_orders)
+    deletes.extend(("trade", tid) for tid in ex._forgotten_trades)
     for key in ex._dirty_heartbeats:
         beat = ex._heartbeats.get(key)
         if beat is None:
@@ -119,8 +122,10 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
         prints.setdefault(cid, []).append((int(t), int(price)))
     ex._prints = {cid: sorted(points) for cid, points in prints.items()}
     orders = [OrderRecord.from_state(s) for s in store.load("order").values()]
-    for record in orders:
+    for record in sorted(orders, key=lambda o: o.created_ms):
         ex._orders[record.id] = record
+        if record.status != "LIVE":
+            ex._finished.append(record.id)
     for record in sorted((o for o in orders if o.status == "LIVE"), key=lambda o: o.book_seq):
         market = ex.catalogue.market_by_token(record.asset_id)
         assert market is not None
@@ -142,8 +147,9 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
     )
     for trade in trades:
         ex._trades[trade.id] = trade
+        ex._trade_log.append(trade)
         for owner in dict.fromkeys([trade.owner, *(m.owner for m in trade.maker_orders)]):
-            ex._trades_by_key.setdefault(owner, []).append(trade)
+            ex._trades_by_key.setdefault(owner, deque()).append(trade)
         if trade.status not in ("CONFIRMED", "FAILED"):
             ex._pending.append(trade)
     ex._clear_dirty()

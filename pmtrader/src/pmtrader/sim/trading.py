@@ -12,6 +12,7 @@ crossing → FOK fully fillable / FAK anything fillable. Only then does the orde
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING
 
 from pmtrader.sim import admission
@@ -194,6 +195,7 @@ def place(
             touched.add((book_side, book_price))
     if record.status == "LIVE" and record.open_size == 0:
         record.status = "MATCHED" if record.size_matched else "CANCELED"
+        self._finished.append(record.id)
     if trades:
         self._emit(UserOrderEvent.of("UPDATE", record, now))
     self._level_events(market, touched, now)
@@ -294,6 +296,7 @@ def _settle(
         self.ledger.move_pusd(FEE_COLLECTOR, maker_fee)
     if fill.maker_remaining == 0:
         maker.status = "MATCHED"
+        self._finished.append(maker.id)
         self._open_by_key.get(maker.owner, set()).discard(maker.id)
     self._dirty_orders.add(maker.id)
 
@@ -335,10 +338,11 @@ def _settle(
     taker.associate_trades.append(trade.id)
     maker.associate_trades.append(trade.id)
     self._trades[trade.id] = trade
+    self._trade_log.append(trade)
     self._pending.append(trade)
     self._dirty_trades.add(trade.id)
     for owner in dict.fromkeys([taker.owner, maker.owner]):
-        self._trades_by_key.setdefault(owner, []).append(trade)
+        self._trades_by_key.setdefault(owner, deque()).append(trade)
     self._last_trade[market.yes_token] = (
         fill.price,
         taker.side if taker_yes else taker.side.opposite,
