@@ -25,9 +25,10 @@ from collections.abc import Callable
 from decimal import Decimal
 
 import httpx
-from pmtrader import AsyncClient, Client, OrderBook, Secret, Settings
 from pmtrader.testing import new_wallet, start_sim
 from py_clob_client_v2 import ClobClient, OrderArgs
+
+from pmtrader import AsyncClient, Client, OrderBook, Secret, Settings
 
 N_READS = int(os.environ.get("BENCH_SDK_READS", "300"))
 N_ORDERS = int(os.environ.get("BENCH_SDK_ORDERS", "60"))
