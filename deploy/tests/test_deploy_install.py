@@ -12,14 +12,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+from pmtrader.testing import SimServer
 
 pytestmark = pytest.mark.slow
 
@@ -325,3 +329,97 @@ def test_validate_fails_by_its_deadline_when_nothing_answers(
     )
     assert result.returncode != 0
     assert "pmproxy did not answer within 2s" in result.stderr
+
+
+def exec_start(unit: Path, variables: dict[str, str], root: Path) -> list[str]:
+    """The unit's ExecStart as systemd runs it: ``$NAME`` expands to the value's words (none
+    when empty), and the host paths move under the temporary root."""
+    line = next(x for x in unit.read_text().splitlines() if x.startswith("ExecStart="))
+    words: list[str] = []
+    for word in line.removeprefix("ExecStart=").split():
+        if word.startswith("$"):
+            words.extend(variables[word[1:]].split())
+        else:
+            words.append(
+                word.replace("/opt/pmt", f"{root}/opt/pmt").replace(
+                    "/var/lib/pmengine", f"{root}/var/lib/pmengine"
+                )
+            )
+    return words
+
+
+def environment_file(path: Path) -> dict[str, str]:
+    # systemd's EnvironmentFile: KEY=VALUE lines; blank lines and # comments are skipped.
+    lines = [line.strip() for line in path.read_text().splitlines()]
+    pairs = (line.partition("=") for line in lines if line and not line.startswith("#"))
+    return {key: value for key, _, value in pairs}
+
+
+def unit_environment(unit: Path) -> dict[str, str]:
+    values = {}
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            key, _, value = line.removeprefix("Environment=").strip('"').partition("=")
+            values[key] = value
+    return values
+
+
+def test_installed_engine_runs_as_its_unit_says_and_validate_sees_it(
+    built: Built, sim: SimServer, new_port: Callable[[], int]
+) -> None:
+    """pmengine, started with the unit's own command line and env file, trades (dry-run)
+    against the local exchange through the installed pmproxy; validate.sh accepts both."""
+    proxy_port, metrics_port = new_port(), new_port()
+    proxy = subprocess.Popen(
+        [
+            *(str(built.root / "opt/pmt/pmproxy/bin/pmproxy"), "--port", str(proxy_port)),
+            *("--clob-url", sim.url, "--gamma-url", sim.gamma_url, "--data-url", sim.data_url),
+            *("--chain-url", sim.chain_url, "--ws-url", sim.ws_url),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    unit = built.root / "etc/systemd/system/pmengine.service"
+    command = exec_start(unit, unit_environment(unit), built.root)
+    assert "--dry-run" in command
+    env = {
+        "PATH": os.environ["PATH"],
+        **environment_file(built.root / "etc/pmt/pmengine.env"),
+        "PMPROXY_URL": f"http://127.0.0.1:{proxy_port}",
+        "PMENGINE_ENV": "sim",
+        "PMENGINE_WS_URL": sim.ws_url,
+        "PMENGINE_METRICS_PORT": str(metrics_port),
+    }
+    engine = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        result = built.run(
+            "validate.sh",
+            PMT_PMPROXY_URL=f"http://127.0.0.1:{proxy_port}",
+            PMT_VALIDATE_TIMEOUT="60",
+        )
+        assert result.returncode == 0, result.stderr
+        assert "pmproxy answers" in result.stderr
+        assert "pmengine answers" in result.stderr
+        status = subprocess.run(
+            [
+                *(str(built.root / "opt/pmt/pmengine/bin/pmengine"), "status", "--json"),
+                *("--state-dir", str(built.root / "var/lib/pmengine")),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert json.loads(status.stdout)["trading_state"] == "ACTIVE"
+        metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5)
+        assert metrics.status_code == 200
+        assert "# TYPE" in metrics.text
+    finally:
+        engine.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        out, _ = engine.communicate(timeout=20)
+        stopped_in = time.monotonic() - started
+        proxy.terminate()
+        proxy.wait(timeout=10)
+    # systemd waits TimeoutStopSec=20 before SIGKILL; the engine is done well before.
+    assert engine.returncode == 0, out.decode(errors="replace")[-2000:]
+    assert stopped_in < 20
