@@ -8,6 +8,7 @@ official client's own functions from the same key, salt and timestamp.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +36,8 @@ from pmtrader import ApiCredentials, Client, Secret, Settings, Side, SignatureTy
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 SECRET = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
-CREDS = ApiCredentials.from_strings("00000000-1111-2222-3333-444444444444", SECRET, "pp")
+PASSPHRASE = "canary-passphrase-7"
+CREDS = ApiCredentials.from_strings("00000000-1111-2222-3333-444444444444", SECRET, PASSPHRASE)
 TOKEN = "71321045679252212594626385532706912750332728571942532289631379312455583992563"
 CONDITION = "0x" + "cd" * 32
 NOW = 1_795_954_678.207
@@ -94,7 +96,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.startswith("/balance-allowance"):
             payload = {"balance": "1000000", "allowances": {}}
         elif path.startswith("/auth/"):
-            payload = {"apiKey": CREDS.key, "secret": SECRET, "passphrase": "pp"}
+            payload = {"apiKey": CREDS.key, "secret": SECRET, "passphrase": PASSPHRASE}
         else:
             payload = {"canceled": [], "not_canceled": {}}
         data = json.dumps(payload).encode()
@@ -189,7 +191,7 @@ def test_l2_headers_and_body_of_a_limit_order_equal_the_official_client(venue: _
     assert post.body.decode() == expected_body
     expected_headers = create_level_2_headers(
         signer,
-        ApiCreds(CREDS.key, SECRET, "pp"),
+        ApiCreds(CREDS.key, SECRET, PASSPHRASE),
         RequestArgs("POST", "/order", body=None, serialized_body=expected_body),
         timestamp=int(NOW),
     )
@@ -304,3 +306,17 @@ def test_proxy_and_safe_orders_have_the_funder_as_maker_and_the_eoa_as_signer(
         "signatureType"
     ] == int(signature_type)
     assert order.raw.side == WireSide.SELL
+
+
+def test_no_secret_reaches_a_log_line_even_at_debug(
+    venue: _Venue, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with caplog.at_level(logging.DEBUG), _client(venue) as client:
+        client.account.derive_api_key()  # the answer carries the secret and passphrase
+        client.orders.create_and_post_order(TOKEN, "BUY", price="0.5", size=10)
+        client.orders.cancel_all()
+    captured = capsys.readouterr()
+    text = caplog.text + captured.out + captured.err
+    assert "POST /order" in caplog.text or "/order" in caplog.text  # logging was on
+    for secret in (KEY, KEY[2:], SECRET, PASSPHRASE, "POLY_PASSPHRASE", "POLY_SIGNATURE"):
+        assert secret not in text
