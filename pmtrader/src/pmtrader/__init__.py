@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is an implementation detail.
 
 from importlib.metadata import version as _version
 
+from pmtrader.book import Book, book_hash
 from pmtrader.client import AsyncClient, Client
 from pmtrader.config import ApiCredentials, Secret, Settings, SignatureType
 from pmtrader.doctor import Check, CheckStatus, DoctorReport
@@ -14,6 +15,7 @@ from pmtrader.errors import (
     BookIntegrityError,
     ConfigError,
     ConnectionFailedError,
+    FeedDecodeError,
     GeoblockedError,
     InsufficientBalanceError,
     InvalidPriceError,
@@ -26,6 +28,7 @@ from pmtrader.errors import (
     RequestTimeoutError,
     ServiceUnavailableError,
     SigningError,
+    StaleFeedError,
     TransportError,
     UnexpectedResponseError,
     ValidationError,
@@ -34,6 +37,19 @@ from pmtrader.models import AssetType, OrderBook, OrderType, Side
 from pmtrader.preview import OrderPreview
 from pmtrader.retry import RetryPolicy
 from pmtrader.signing import SignedOrder
+from pmtrader.ws_events import (
+    BookResynced,
+    BookStale,
+    BookUpdated,
+    FeedRestored,
+    FeedStale,
+    OrderUpdate,
+    TickSizeChanged,
+    TradePrinted,
+    TradeUpdate,
+)
+from pmtrader.ws_market import MarketStream
+from pmtrader.ws_user import UserStream
 
 __version__ = _version("pmtrader")
 
@@ -43,16 +59,24 @@ __all__ = [
     "AssetType",
     "AsyncClient",
     "AuthError",
+    "Book",
     "BookIntegrityError",
+    "BookResynced",
+    "BookStale",
+    "BookUpdated",
     "Check",
     "CheckStatus",
     "Client",
     "ConfigError",
     "ConnectionFailedError",
     "DoctorReport",
+    "FeedDecodeError",
+    "FeedRestored",
+    "FeedStale",
     "GeoblockedError",
     "InsufficientBalanceError",
     "InvalidPriceError",
+    "MarketStream",
     "NotFoundError",
     "OrderBook",
     "OrderPreview",
@@ -60,6 +84,7 @@ __all__ = [
     "OrderSizeError",
     "OrderStatusUnknownError",
     "OrderType",
+    "OrderUpdate",
     "PmtraderError",
     "RateLimitedError",
     "RequestTimeoutError",
@@ -71,8 +96,14 @@ __all__ = [
     "SignatureType",
     "SignedOrder",
     "SigningError",
+    "StaleFeedError",
+    "TickSizeChanged",
+    "TradePrinted",
+    "TradeUpdate",
     "TransportError",
     "UnexpectedResponseError",
+    "UserStream",
     "ValidationError",
     "__version__",
+    "book_hash",
 ]

@@ -43,6 +43,7 @@ __all__ = [
     "TickSizeChangeEvent",
     "TradeEvent",
     "UserEvent",
+    "decode_book",
     "decode_market",
     "decode_user",
     "level_columns",
@@ -373,6 +374,21 @@ def _decode_slowly(frame: bytes | str, types: dict[str, type[Any]], channel: str
             events=tuple(events),
         ) from error
     return events
+
+
+_rest_book = msgspec.json.Decoder(BookEvent)
+
+
+def decode_book(body: bytes | str) -> BookEvent:
+    """Decode a REST ``/book`` body (the ``book`` event's shape without ``event_type``).
+
+    Raises:
+        FeedDecodeError: The body is not a book.
+    """
+    try:
+        return _rest_book.decode(body)
+    except msgspec.DecodeError as exc:
+        raise FeedDecodeError(f"/book body is not a book: {exc}", event_type="book") from exc
 
 
 def level_columns(levels: list[PriceLevel]) -> tuple[list[int], list[int]]:
