@@ -1,18 +1,24 @@
 """Parameter sweeps: a grid or a random search, run in parallel, ranked.
 
 The work is split into chunks, each one dataset (a synthetic seed or a recording) and a slice
-of the parameter sets, so a worker loads a market's data once per chunk and replays it many
-times. Chunks run on all local cores in processes by default, or on a Ray cluster when a Ray
-address is given (``ray`` is imported only then: it is the ``pmstrat[ray]`` extra). The same
-chunks give the same rows in both, ranked the same way.
+of the parameter sets; a worker keeps the dataset it last loaded, so it loads a market's data
+once and replays it for every parameter set it is given. With forked local processes the parent
+loads each dataset once before starting the workers, which then share it (copy-on-write), and
+each chunk is a single parameter set, which balances the workers best.
+
+Chunks run on all local cores in processes by default, or on a Ray cluster when a Ray address
+is given (``ray`` is imported only then: it is the ``pmstrat[ray]`` extra). The same chunks
+give the same rows in both, ranked the same way.
 """
 
 from __future__ import annotations
 
 import csv
 import itertools
+import multiprocessing
 import os
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from decimal import Decimal
@@ -103,11 +109,13 @@ class _Chunk(msgspec.Struct, frozen=True):
 
 
 _CACHE: dict[Dataset, EventStream] = {}
+# Datasets the parent loaded before forking its workers: they inherit them, copy-on-write.
+_PRELOADED: dict[Dataset, EventStream] = {}
 
 
 def _load(dataset: Dataset) -> EventStream:
     # One dataset per worker at a time: keep the last one, replay it for every parameter set.
-    stream = _CACHE.get(dataset)
+    stream = _PRELOADED.get(dataset) or _CACHE.get(dataset)
     if stream is None:
         _CACHE.clear()
         stream = dataset.load()
@@ -115,8 +123,13 @@ def _load(dataset: Dataset) -> EventStream:
     return stream
 
 
-def run_chunk(chunk: _Chunk) -> list[dict[str, Any]]:
-    """Run one chunk (in whatever worker): load its data once, backtest each parameter set."""
+def run_chunk(chunk: _Chunk) -> tuple[list[dict[str, Any]], int, float]:
+    """Run one chunk (in whatever worker): load its data once, backtest each parameter set.
+
+    Returns:
+        The rows, the worker's process id, and the CPU seconds the chunk took there.
+    """
+    started = time.process_time()
     defined = get_strategy(chunk.strategy)
     stream = _load(chunk.dataset)
     rows: list[dict[str, Any]] = []
@@ -128,7 +141,7 @@ def run_chunk(chunk: _Chunk) -> list[dict[str, Any]]:
         summary.pop("strategy", None)
         row.update(summary)
         rows.append(row)
-    return rows
+    return rows, os.getpid(), time.process_time() - started
 
 
 def _chunks(
@@ -157,6 +170,7 @@ class SweepResult(msgspec.Struct):
             the backtest's summary (Decimal money, float ratios).
         backend: ``"processes"`` or ``"ray"``.
         workers: the parallelism used.
+        cpu_by_worker: CPU seconds spent in each worker process (by pid), to see the balance.
     """
 
     strategy: str
@@ -164,6 +178,7 @@ class SweepResult(msgspec.Struct):
     rows: list[dict[str, Any]]
     backend: str
     workers: int
+    cpu_by_worker: dict[int, float] = msgspec.field(default_factory=dict)
 
     def columns(self) -> list[str]:
         """Column names in display order."""
@@ -239,34 +254,79 @@ def sweep(
     for params in param_sets:
         defined.validate(params)  # fail here, not in a worker
     config = config or BacktestConfig()
+    cpu: dict[int, float] = {}
     if ray_address is not None:
         rows, used, backend = _run_ray(
-            strategy, param_sets, datasets, config=config, address=ray_address, progress=progress
+            strategy,
+            param_sets,
+            datasets,
+            config=config,
+            address=ray_address,
+            progress=progress,
+            cpu=cpu,
         )
     else:
         used = max(1, workers or os.cpu_count() or 1)
-        per_chunk = max(1, -(-len(param_sets) * len(datasets) // (used * 2)))
+        forked = multiprocessing.get_start_method() == "fork"
+        per_chunk = 1 if forked else _per_chunk(param_sets, used)
         chunks = _chunks(strategy, datasets, param_sets, config, per_chunk)
-        rows = _run_processes(chunks, used, progress)
+        rows = _run_processes(chunks, used, progress, cpu)
         backend = "processes"
-    return SweepResult(defined.name, rank_by, _rank(rows, rank_by), backend, used)
+    return SweepResult(defined.name, rank_by, _rank(rows, rank_by), backend, used, cpu)
+
+
+def _per_chunk(param_sets: Sequence[object], workers: int) -> int:
+    # About four chunks per worker per dataset: small enough to balance the workers, while each
+    # worker keeps the dataset it last loaded, so consecutive chunks do not load it again.
+    return max(1, -(-len(param_sets) // (workers * 4)))
+
+
+def _collect(
+    out: tuple[list[dict[str, Any]], int, float],
+    rows: list[dict[str, Any]],
+    cpu: dict[int, float],
+) -> None:
+    chunk_rows, pid, seconds = out
+    rows += chunk_rows
+    cpu[pid] = cpu.get(pid, 0.0) + seconds
 
 
 def _run_processes(
-    chunks: list[_Chunk], workers: int, progress: Callable[[int, int], None] | None
+    chunks: list[_Chunk],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    cpu: dict[int, float],
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     if workers == 1:
         for done, chunk in enumerate(chunks, 1):
-            rows += run_chunk(chunk)
+            _collect(run_chunk(chunk), rows, cpu)
             if progress is not None:
                 progress(done, len(chunks))
         return rows
+    if multiprocessing.get_start_method() == "fork":
+        # Load each dataset once, here; the forked workers share it instead of loading again.
+        for chunk in chunks:
+            if chunk.dataset not in _PRELOADED:
+                _PRELOADED[chunk.dataset] = chunk.dataset.load()
+    try:
+        return _pool(chunks, workers, progress, cpu, rows)
+    finally:
+        _PRELOADED.clear()
+
+
+def _pool(
+    chunks: list[_Chunk],
+    workers: int,
+    progress: Callable[[int, int], None] | None,
+    cpu: dict[int, float],
+    rows: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
     with ProcessPoolExecutor(max_workers=workers) as pool:
         futures = [pool.submit(run_chunk, chunk) for chunk in chunks]
         for done, future in enumerate(as_completed(futures), 1):
             try:
-                rows += future.result()
+                _collect(future.result(), rows, cpu)
             except PmstratError:
                 raise
             except Exception as exc:
@@ -284,6 +344,7 @@ def _run_ray(
     config: BacktestConfig,
     address: str,
     progress: Callable[[int, int], None] | None,
+    cpu: dict[int, float],
 ) -> tuple[list[dict[str, Any]], int, str]:
     try:
         import ray
@@ -300,15 +361,14 @@ def _run_ray(
     try:
         resources = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray leaves it unannotated
         workers = max(1, int(resources.get("CPU", 1)))
-        per_chunk = max(1, -(-len(param_sets) * len(datasets) // (workers * 2)))
-        chunks = _chunks(strategy, datasets, param_sets, config, per_chunk)
+        chunks = _chunks(strategy, datasets, param_sets, config, _per_chunk(param_sets, workers))
         remote = ray.remote(run_chunk)
         pending = [remote.remote(chunk) for chunk in chunks]
         rows: list[dict[str, Any]] = []
         done = 0
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            rows += ray.get(ready[0])
+            _collect(ray.get(ready[0]), rows, cpu)
             done += 1
             if progress is not None:
                 progress(done, len(chunks))
