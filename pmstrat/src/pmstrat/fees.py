@@ -1,17 +1,15 @@
 """Polymarket's V2 platform (taker) fee in integer base units.
 
 ``fee = shares * r * (p * (1 - p)) ** e`` in pUSD (protocol notes §4), with ``r`` in basis points
-and ``p`` in 1e-4 units here. The venue is quoted as rounding fees to 5 decimals (10 base units);
-this rounds half up to that grid (UNCONFIRMED upstream, so it is one function to change).
+and ``p`` in 1e-4 units here. Rounded down to a base unit, exactly as the local exchange does
+(``pmtrader.sim.admission.fee_amount``; a test holds the two equal), so a backtest charges what
+the simulator charges. Production is quoted as rounding to 5 decimals (UNCONFIRMED upstream).
 BUY takers pay the fee on top of the notional; SELL takers receive the notional minus the fee.
 """
 
 from __future__ import annotations
 
 from pmstrat.units import PRICE_SCALE
-
-FEE_QUANTUM = 10
-"""Fees are rounded to 5 decimals of pUSD: 10 base units."""
 
 
 def taker_fee(size: int, price: int, rate_bps: int, exponent: int = 1) -> int:
@@ -32,8 +30,8 @@ def taker_fee(size: int, price: int, rate_bps: int, exponent: int = 1) -> int:
     curve = price * (PRICE_SCALE - price)
     scale = PRICE_SCALE * PRICE_SCALE
     numerator = size * rate_bps
-    denominator = 10_000 * FEE_QUANTUM
+    denominator = 10_000
     for _ in range(exponent):
         numerator *= curve
         denominator *= scale
-    return (2 * numerator + denominator) // (2 * denominator) * FEE_QUANTUM
+    return numerator // denominator
