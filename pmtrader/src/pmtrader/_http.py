@@ -22,6 +22,7 @@ import enum
 import json
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -343,6 +344,32 @@ _BALANCE_HINT = (
     "V2 exchanges; run client.doctor() to see what is missing, then "
     "client.account.update_balance_allowance()"
 )
+# "... the balance is not enough -> balance: 1198827, order amount: 1200000" (base units)
+_BALANCE_NUMBERS = re.compile(r"the (\w+) is not enough -> \w+: (\d+), order amount: (\d+)")
+
+
+def _units(amount: int) -> str:
+    whole, frac = divmod(amount, 1_000_000)
+    return f"{whole}.{frac:06d}".rstrip("0").rstrip(".")
+
+
+def balance_hint(message: str) -> str:
+    """Say what is missing, in whole units, when the venue's message has the numbers."""
+    found = _BALANCE_NUMBERS.search(message)
+    if found is None:
+        return _BALANCE_HINT
+    kind, have, need = found.group(1), int(found.group(2)), int(found.group(3))
+    short = need - have
+    what = "allowance" if kind == "allowance" else "balance"
+    fix = (
+        "approve the V2 exchanges for more (client.doctor() names them)"
+        if what == "allowance"
+        else "deposit to the funder or reduce the order"
+    )
+    return (
+        f"the order needs {_units(need)} but the {what} is {_units(have)}: short by "
+        f"{_units(short)}; {fix}, then client.account.update_balance_allowance()"
+    )
 
 
 def error_for(
@@ -373,7 +400,7 @@ def error_for(
     if "not enough balance" in lower or "allowance" in lower:
         return InsufficientBalanceError(
             message,
-            hint=_BALANCE_HINT,
+            hint=balance_hint(message),
             **where,  # type: ignore[arg-type]  # as above
         )
     if request.order_hashes or request.path in ("/order", "/orders"):

@@ -113,7 +113,7 @@ class _Handler(BaseHTTPRequestHandler):
 def venue() -> Iterator[_Venue]:
     server = _Venue(("127.0.0.1", 0), _Handler)
     server.seen, server.tick, server.neg_risk = [], "0.01", False
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield server
     server.shutdown()

@@ -175,7 +175,7 @@ def test_venue_rejections_carry_polymarkets_reason(
         api(lambda c: c.orders.create_and_post_market_order(yes, "BUY", amount=50, price="0.60"))
     with pytest.raises(InsufficientBalanceError) as info:
         api(lambda c: c.orders.create_and_post_order(yes, "BUY", price="0.5", size=50_000))
-    assert "doctor()" in info.value.hint
+    assert "but the balance is 10000: short by" in info.value.hint  # fees included
     assert api(lambda c: c.orders.get_open_orders()) == []
 
 

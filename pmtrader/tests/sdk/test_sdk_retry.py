@@ -137,3 +137,23 @@ def test_insufficient_balance_says_how_to_fix_it() -> None:
     assert isinstance(error, InsufficientBalanceError)
     assert "doctor()" in error.hint
     assert "update_balance_allowance" in str(error)
+
+
+def test_insufficient_balance_names_the_shortfall_when_the_venue_gives_numbers() -> None:
+    body = (
+        b'{"error":"not enough balance / allowance: the balance is not enough -> '
+        b'balance: 1198827, order amount: 1200000"}'
+    )
+    error = error_for(ORDER, 400, body, {})
+    assert isinstance(error, InsufficientBalanceError)
+    assert "needs 1.2 but the balance is 1.198827: short by 0.001173" in error.hint
+    allowance = error_for(
+        ORDER,
+        400,
+        b'{"error":"not enough balance / allowance: the allowance is not enough -> '
+        b'allowance: 0, order amount: 5000000"}',
+        {},
+    )
+    assert isinstance(allowance, InsufficientBalanceError)
+    assert "allowance is 0" in allowance.hint
+    assert "approve" in allowance.hint
