@@ -36,7 +36,15 @@ from eth_account.signers.local import LocalAccount
 
 from pmtrader.errors import PmtraderError
 
-__all__ = ["SimServer", "SimServerError", "new_wallet", "sim", "sim_factory", "start_sim"]
+__all__ = [
+    "MarketPool",
+    "SimServer",
+    "SimServerError",
+    "new_wallet",
+    "sim",
+    "sim_factory",
+    "start_sim",
+]
 
 _READY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 10.0
@@ -99,9 +107,21 @@ class SimServer:
         self.log_path: Path | None = None
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._http: httpx.Client | None = None
 
     def __repr__(self) -> str:
         return f"SimServer(url={self.url!r}, seed={self.seed}, running={self.running})"
+
+    @property
+    def http(self) -> httpx.Client:
+        """A keep-alive HTTP client with ``base_url=url`` (closed by ``stop()``).
+
+        Reusing one client matters in tests: building an ``httpx.Client`` loads a TLS context,
+        which costs more than a request to the local exchange.
+        """
+        if self._http is None:
+            self._http = httpx.Client(base_url=self.url, timeout=10.0)
+        return self._http
 
     @property
     def running(self) -> bool:
@@ -181,6 +201,9 @@ class SimServer:
 
     def stop(self) -> None:
         """Stop the server gracefully (SIGTERM to its process group), then by force if needed."""
+        if self._http is not None:
+            self._http.close()
+            self._http = None
         if self._proc is None:
             return
         if self._proc.poll() is None:
@@ -209,7 +232,7 @@ class SimServer:
         self.start()
 
     def _operator(self, path: str, body: dict[str, object]) -> dict[str, Any]:
-        response = httpx.post(self.url + path, json=body, timeout=10.0)
+        response = self.http.post(path, json=body)
         if response.status_code != 200:
             raise SimServerError(f"POST {path} answered {response.status_code}: {response.text}")
         result: dict[str, Any] = response.json()
@@ -239,6 +262,40 @@ class SimServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class MarketPool:
+    """A running exchange's CLOB markets, each handed out at most once.
+
+    Tests that share one exchange take their markets from a pool so that no test sees another's
+    orders on its books.
+    """
+
+    def __init__(self, sim: SimServer) -> None:
+        """Read every market of ``sim`` (all ``/markets`` pages)."""
+        self.all: list[dict[str, Any]] = []
+        cursor = "MA=="
+        while cursor != "LTE=":
+            page = sim.http.get("/markets", params={"next_cursor": cursor}).json()
+            self.all.extend(page["data"])
+            cursor = page["next_cursor"]
+        self._taken: set[str] = set()
+
+    def take(
+        self, *, tick: str = "0.01", neg_risk: bool | None = False, max_min_size: float = 5
+    ) -> dict[str, Any]:
+        """A market nobody has used yet, with this tick, neg-risk flag and minimum size."""
+        for market in self.all:
+            if (
+                market["condition_id"] not in self._taken
+                and str(market["minimum_tick_size"]) == tick
+                and (neg_risk is None or market["neg_risk"] is neg_risk)
+                and market["minimum_order_size"] <= max_min_size
+                and market["accepting_orders"]
+            ):
+                self._taken.add(market["condition_id"])
+                return market
+        raise LookupError(f"no unused market with tick {tick}, neg_risk {neg_risk}")
 
 
 def start_sim(

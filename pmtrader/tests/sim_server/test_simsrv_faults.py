@@ -5,18 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-import httpx
 import pytest
 from pmtrader.sim.faults import Faults, FaultSettingsError
-from pmtrader.testing import SimServer, new_wallet, start_sim
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import ClobClient, OrderArgs
 from py_clob_client_v2.exceptions import PolyApiException
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[SimServer]:
-    with start_sim(seed=53, flow=False) as sim:
-        yield sim
+@pytest.fixture
+def venue(quiet_sim: SimServer) -> SimServer:
+    return quiet_sim
 
 
 @pytest.fixture
@@ -58,31 +56,33 @@ def test_fault_settings_are_validated() -> None:
 @pytest.mark.parametrize("status", [425, 429, 500, 503])
 def test_failed_calls_carry_production_status_and_body(clean: SimServer, status: int) -> None:
     clean.fault(rest_fail_rate=1, rest_fail_status=status, paths=["/book", "/ok"])
-    response = httpx.get(clean.url + "/ok")
+    response = clean.http.get("/ok")
     assert response.status_code == status
     assert set(response.json()) == {"error"}
     assert (response.headers.get("retry-after") == "1") is (status == 429)
-    assert httpx.get(clean.url + "/version").status_code == 200  # outside the faulted paths
+    assert clean.http.get("/version").status_code == 200  # outside the faulted paths
 
 
 @pytest.mark.slow
 def test_a_fraction_fails_and_delays_are_applied(clean: SimServer) -> None:
     clean.fault(rest_fail_rate=0.5, rest_fail_status=503)
-    statuses = [httpx.get(clean.url + "/version").status_code for _ in range(40)]
+    statuses = [clean.http.get("/version").status_code for _ in range(40)]
     assert 5 < statuses.count(503) < 35
     assert set(statuses) == {200, 503}
     clean.fault(reset=True)
     clean.fault(rest_delay_rate=1, rest_delay_ms=300)
     started = time.monotonic()
-    assert httpx.get(clean.url + "/version").status_code == 200
+    assert clean.http.get("/version").status_code == 200
     assert time.monotonic() - started >= 0.3
 
 
 @pytest.mark.slow
-def test_a_dropped_order_response_still_places_the_order(clean: SimServer) -> None:
+def test_a_dropped_order_response_still_places_the_order(
+    clean: SimServer, market_pool: MarketPool
+) -> None:
     client = ClobClient(clean.url, chain_id=137, key=new_wallet().key.hex())
     client.set_api_creds(client.create_or_derive_api_key())
-    token = httpx.get(clean.url + "/markets").json()["data"][0]["tokens"][0]["token_id"]
+    token = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
     order = client.create_order(OrderArgs(token_id=token, price=0.12, size=10, side="BUY"))
     clean.fault(drop_order_responses=1)
     with pytest.raises(PolyApiException) as err:
@@ -108,28 +108,25 @@ def test_persistence_across_restart_and_crash(
     client = ClobClient(sim.url, chain_id=137, key=wallet.key.hex())
     creds = client.create_or_derive_api_key()
     client.set_api_creds(creds)
-    token = httpx.get(sim.url + "/markets").json()["data"][0]["tokens"][0]["token_id"]
+    token = sim.http.get("/markets").json()["data"][0]["tokens"][0]["token_id"]
     placed = client.create_and_post_order(
         OrderArgs(token_id=token, price=0.21, size=10, side="BUY")
     )
     sim.fund(wallet.address, "5.5")
     funder = new_wallet().address
-    httpx.post(sim.url + "/_sim/funder", json={"eoa": wallet.address, "maker": funder})
-    book = httpx.get(sim.url + "/book", params={"token_id": token}).json()
+    sim.http.post("/_sim/funder", json={"eoa": wallet.address, "maker": funder})
+    book = sim.http.get("/book", params={"token_id": token}).json()
 
-    def crash_and_start() -> None:
-        sim.kill()
-        sim.start()
-
-    for stop in (sim.restart, crash_and_start):
+    for stop in (sim.kill, sim.stop):  # a crash (SIGKILL), then a graceful stop
         stop()
+        sim.restart()
         again = ClobClient(sim.url, chain_id=137, key=wallet.key.hex())
         assert again.derive_api_key() == creds
         again.set_api_creds(creds)
         assert [o["id"] for o in again.get_open_orders()] == [placed["orderID"]]
-        state_now = httpx.get(sim.url + "/_sim/state").json()
+        state_now = sim.http.get("/_sim/state").json()
         assert state_now["seed"] == 61
-        after = httpx.get(sim.url + "/book", params={"token_id": token}).json()
+        after = sim.http.get("/book", params={"token_id": token}).json()
         assert (after["bids"], after["asks"]) == (book["bids"], book["asks"])
         # The on-chain balance: open orders reserve pUSD but do not move it.
         assert again.get_balance_allowance()["balance"] == "10005500000"

@@ -9,14 +9,12 @@ their status codes and messages, with the balance unchanged after each rejection
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
-from pmtrader.testing import SimServer, new_wallet, start_sim
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import (
     ApiCreds,
     AssetType,
@@ -64,14 +62,14 @@ def _trader(sim: SimServer) -> Trader:
     return Trader(client, wallet.address)
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[SimServer]:
-    with start_sim(seed=11, flow=False) as sim:
-        yield sim
+@pytest.fixture
+def venue(quiet_sim: SimServer) -> SimServer:
+    return quiet_sim
 
 
-@pytest.fixture(scope="module")
-def markets(venue: SimServer) -> list[dict[str, Any]]:
+@pytest.fixture(scope="session")
+def markets(quiet_sim: SimServer) -> list[dict[str, Any]]:
+    venue = quiet_sim
     client = ClobClient(venue.url, chain_id=137)
     out: list[dict[str, Any]] = []
     cursor = "MA=="
@@ -83,20 +81,6 @@ def markets(venue: SimServer) -> list[dict[str, Any]]:
         pages += 1
     assert pages >= 2, "the catalogue spans several pages"
     return out
-
-
-def _pick(
-    markets: list[dict[str, Any]], *, tick: float, neg_risk: bool, skip: int = 0
-) -> dict[str, Any]:
-    found = [
-        m
-        for m in markets
-        if m["minimum_tick_size"] == tick
-        and m["neg_risk"] is neg_risk
-        and m["accepting_orders"]
-        and m["minimum_order_size"] == 5
-    ]
-    return found[skip]
 
 
 def _api_error(exc: pytest.ExceptionInfo[PolyApiException]) -> tuple[int | None, str]:
@@ -129,10 +113,8 @@ def test_api_keys_are_created_then_derived_identically(venue: SimServer) -> None
     assert client.get_closed_only_mode() == {"closed_only": False}
 
 
-def test_a_trading_session_behaves_as_production(
-    venue: SimServer, markets: list[dict[str, Any]]
-) -> None:
-    market = _pick(markets, tick=0.01, neg_risk=False)
+def test_a_trading_session_behaves_as_production(venue: SimServer, market_pool: MarketPool) -> None:
+    market = market_pool.take()
     yes, no = (t["token_id"] for t in market["tokens"])
     cid = market["condition_id"]
     maker, taker = _trader(venue), _trader(venue)
@@ -278,9 +260,9 @@ def test_a_trading_session_behaves_as_production(
 
 
 def test_batches_report_each_order_in_a_200_array(
-    venue: SimServer, markets: list[dict[str, Any]]
+    venue: SimServer, market_pool: MarketPool
 ) -> None:
-    market = _pick(markets, tick=0.01, neg_risk=False, skip=1)
+    market = market_pool.take()
     yes = market["tokens"][0]["token_id"]
     trader = _trader(venue)
     good = trader.client.create_order(OrderArgs(token_id=yes, price=0.30, size=10, side="BUY"))
@@ -301,9 +283,9 @@ def test_batches_report_each_order_in_a_200_array(
 
 
 def test_neg_risk_orders_are_signed_for_the_neg_risk_exchange(
-    venue: SimServer, markets: list[dict[str, Any]]
+    venue: SimServer, market_pool: MarketPool
 ) -> None:
-    market = _pick(markets, tick=0.01, neg_risk=True)
+    market = market_pool.take(neg_risk=True, max_min_size=20)
     yes = market["tokens"][0]["token_id"]
     trader = _trader(venue)
     assert trader.client.get_neg_risk(yes) is True
@@ -315,9 +297,9 @@ def test_neg_risk_orders_are_signed_for_the_neg_risk_exchange(
 
 
 def test_bad_signature_replay_and_bad_hmac_are_refused_and_change_nothing(
-    venue: SimServer, markets: list[dict[str, Any]]
+    venue: SimServer, market_pool: MarketPool
 ) -> None:
-    market = _pick(markets, tick=0.01, neg_risk=False, skip=2)
+    market = market_pool.take(max_min_size=10)
     yes = market["tokens"][0]["token_id"]
     trader = _trader(venue)
     before = trader.pusd()
@@ -363,9 +345,9 @@ def test_bad_signature_replay_and_bad_hmac_are_refused_and_change_nothing(
 
 @pytest.mark.parametrize("signature_type", [1, 2, 3])
 def test_funder_wallets_trade_once_the_operator_registers_them(
-    venue: SimServer, markets: list[dict[str, Any]], signature_type: int
+    venue: SimServer, market_pool: MarketPool, signature_type: int
 ) -> None:
-    market = _pick(markets, tick=0.01, neg_risk=False, skip=3)
+    market = market_pool.take(max_min_size=10)
     yes = market["tokens"][0]["token_id"]
     owner, funder = new_wallet(), new_wallet().address
     client = ClobClient(
@@ -381,9 +363,7 @@ def test_funder_wallets_trade_once_the_operator_registers_them(
         client.create_and_post_order(args)
     assert _api_error(err) == (400, "invalid signature")
 
-    registered = httpx.post(
-        venue.url + "/_sim/funder", json={"eoa": owner.address, "maker": funder}
-    )
+    registered = venue.http.post("/_sim/funder", json={"eoa": owner.address, "maker": funder})
     assert registered.status_code == 200
     with pytest.raises(PolyApiException) as err:  # the funder holds no pUSD yet
         client.create_and_post_order(args)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from decimal import Decimal
 
-import httpx
 import pytest
 from pmtrader.cli import app as cli
-from pmtrader.testing import SimServer, new_wallet
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import AssetType, BalanceAllowanceParams, ClobClient, OrderArgs
 from py_clob_client_v2.exceptions import PolyApiException
 from typer.testing import CliRunner
@@ -33,13 +31,13 @@ def _frames(ws: object, seconds: float) -> list[dict[str, object]]:
 
 
 def test_session_sim_has_two_sided_books_from_the_background_flow(sim: SimServer) -> None:
-    markets = httpx.get(sim.url + "/sampling-markets").json()["data"][:5]
+    markets = sim.http.get("/sampling-markets").json()["data"][:5]
     assert markets
     deadline = time.monotonic() + 10
     pending = {m["tokens"][0]["token_id"] for m in markets}
     while pending and time.monotonic() < deadline:
         for token in list(pending):
-            book = httpx.get(sim.url + "/book", params={"token_id": token}).json()
+            book = sim.http.get("/book", params={"token_id": token}).json()
             if book["bids"] and book["asks"]:
                 assert Decimal(book["bids"][-1]["price"]) < Decimal(book["asks"][-1]["price"])
                 pending.discard(token)
@@ -47,13 +45,9 @@ def test_session_sim_has_two_sided_books_from_the_background_flow(sim: SimServer
     assert not pending, "every active market has depth on both sides within seconds"
 
 
-def test_resolve_tick_and_fund_by_operator(sim_factory: Callable[..., SimServer]) -> None:
-    venue = sim_factory(seed=71, flow=False)
-    market = next(
-        m
-        for m in httpx.get(venue.url + "/markets").json()["data"]
-        if str(m["minimum_tick_size"]) == "0.01" and not m["neg_risk"]
-    )
+def test_resolve_tick_and_fund_by_operator(quiet_sim: SimServer, market_pool: MarketPool) -> None:
+    venue = quiet_sim
+    market = market_pool.take(max_min_size=10)
     yes, no = (t["token_id"] for t in market["tokens"])
     cid = market["condition_id"]
     wallets = [new_wallet(), new_wallet()]
@@ -70,14 +64,12 @@ def test_resolve_tick_and_fund_by_operator(sim_factory: Callable[..., SimServer]
     with connect(venue.ws_url + "/market") as ws:
         ws.send(json.dumps({"assets_ids": [yes], "type": "market", "custom_feature_enabled": True}))
         _frames(ws, 0.5)
-        venue_tick = httpx.post(
-            venue.url + "/_sim/tick", json={"token_id": yes, "tick_size": "0.001"}
-        )
+        venue_tick = venue.http.post("/_sim/tick", json={"token_id": yes, "tick_size": "0.001"})
         assert venue_tick.status_code == 200
         ticks = [f for f in _frames(ws, 1.0) if f["event_type"] == "tick_size_change"]
         assert ticks[0]["old_tick_size"] == "0.01"
         assert ticks[0]["new_tick_size"] == "0.001"
-        assert httpx.get(venue.url + "/tick-size", params={"token_id": yes}).json() == {
+        assert venue.http.get("/tick-size", params={"token_id": yes}).json() == {
             "minimum_tick_size": 0.001
         }
 
@@ -92,8 +84,8 @@ def test_resolve_tick_and_fund_by_operator(sim_factory: Callable[..., SimServer]
     )
     assert int(alice_pusd["balance"]) == 10_000_000_000 - 5_000_000 + 10_000_000
     assert alice.get_order(resting["orderID"])["status"] == "CANCELED_MARKET_RESOLVED"
-    assert httpx.get(venue.url + f"/markets/{cid}").json()["closed"] is True
-    gamma = httpx.get(venue.gamma_url + "/markets", params={"condition_ids": cid}).json()[0]
+    assert venue.http.get(f"/markets/{cid}").json()["closed"] is True
+    gamma = venue.http.get("/gamma/markets", params={"condition_ids": cid}).json()[0]
     assert gamma["closed"] is True
     assert json.loads(gamma["outcomePrices"]) == ["1", "0"]
     with pytest.raises(PolyApiException) as err:
@@ -104,17 +96,17 @@ def test_resolve_tick_and_fund_by_operator(sim_factory: Callable[..., SimServer]
     bob_pusd = bob.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
     fee = 10_000_000_000 - 5_000_000 - int(bob_pusd["balance"]) + 12_345_678
     assert fee >= 0  # Bob was the taker and may have paid a platform fee; funds arrived exactly
-    bad = httpx.post(venue.url + "/_sim/fund", json={"address": "0x12", "amount": "1"})
+    bad = venue.http.post("/_sim/fund", json={"address": "0x12", "amount": "1"})
     assert bad.status_code == 400
     assert "not an address" in bad.json()["error"]
-    too_fine = httpx.post(
-        venue.url + "/_sim/fund", json={"address": wallets[0].address, "amount": "0.0000001"}
+    too_fine = venue.http.post(
+        "/_sim/fund", json={"address": wallets[0].address, "amount": "0.0000001"}
     )
     assert "more than 6 decimals" in too_fine.json()["error"]
 
 
-def test_cli_operates_a_running_exchange(sim_factory: Callable[..., SimServer]) -> None:
-    venue = sim_factory(seed=73, flow=False)
+def test_cli_operates_a_running_exchange(quiet_sim: SimServer) -> None:
+    venue = quiet_sim
     runner = CliRunner()
     address = new_wallet().address
     result = runner.invoke(cli, ["sim", "fund", address, "42.5", "--url", venue.url])
@@ -124,7 +116,7 @@ def test_cli_operates_a_running_exchange(sim_factory: Callable[..., SimServer]) 
         cli, ["sim", "fault", "--rest-fail-rate", "1", "--path", "/book", "--url", venue.url]
     )
     assert result.exit_code == 0, result.output
-    assert httpx.get(venue.url + "/book", params={"token_id": "1"}).status_code == 503
+    assert venue.http.get("/book", params={"token_id": "1"}).status_code == 503
     assert runner.invoke(cli, ["sim", "fault", "--reset", "--url", venue.url]).exit_code == 0
     result = runner.invoke(cli, ["sim", "resolve", "0xdead", "1", "--url", venue.url])
     assert result.exit_code == 1

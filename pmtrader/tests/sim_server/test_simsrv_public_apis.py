@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
-import httpx
 import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from pmtrader.testing import SimServer, new_wallet, start_sim
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import ClobClient, OrderArgs
 
 pytestmark = pytest.mark.slow
@@ -21,14 +19,13 @@ CTF = "0x4D97DCd97eC945f40cF65F87097ACe5EA0476045"
 EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[SimServer]:
-    with start_sim(seed=41, flow=False) as sim:
-        yield sim
+@pytest.fixture
+def venue(quiet_sim: SimServer) -> SimServer:
+    return quiet_sim
 
 
 def _gamma(sim: SimServer, path: str, **params: Any) -> Any:
-    response = httpx.get(sim.gamma_url + path, params=params)
+    response = sim.http.get("/gamma" + path, params=params)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -66,7 +63,11 @@ def test_gamma_filters_order_and_paging(venue: SimServer) -> None:
     rich = _gamma(venue, "/markets", liquidity_num_min=100_000, limit=500)
     assert rich
     assert all(m["liquidityNum"] >= 100_000 for m in rich)
-    assert _gamma(venue, "/markets", closed="true") == []
+    closed = _gamma(venue, "/markets", closed="true", limit=500)
+    assert all(m["closed"] for m in closed)
+    assert len(closed) + len(_gamma(venue, "/markets", closed="false", limit=500)) == len(
+        everything
+    )
     soon = _gamma(venue, "/markets", end_date_max="2100-01-01", end_date_min="2000-01-01")
     assert len(soon) == min(len(everything), 100)
 
@@ -88,12 +89,13 @@ def test_gamma_events_tags_and_search(venue: SimServer) -> None:
     found = _gamma(venue, "/public-search", q="bitcoin")
     assert found["events"]
     assert "Bitcoin" in found["events"][0]["title"]
-    missing = httpx.get(venue.gamma_url + "/markets/999999999")
+    missing = venue.http.get("/gamma/markets/999999999")
     assert (missing.status_code, missing.json()) == (404, {"error": "market not found"})
 
 
-def test_data_api_and_chain_follow_a_trade(venue: SimServer) -> None:
-    market = _gamma(venue, "/markets", limit=1)[0]
+def test_data_api_and_chain_follow_a_trade(venue: SimServer, market_pool: MarketPool) -> None:
+    clob = market_pool.take(neg_risk=None, max_min_size=20)
+    market = _gamma(venue, "/markets", condition_ids=clob["condition_id"])[0]
     yes, no = json.loads(market["clobTokenIds"])
     wallets = [new_wallet(), new_wallet()]
     clients = []
@@ -106,7 +108,7 @@ def test_data_api_and_chain_follow_a_trade(venue: SimServer) -> None:
     taker.create_and_post_order(OrderArgs(token_id=no, price=0.7, size=20, side="BUY"))
     buyer = wallets[1].address
 
-    positions = httpx.get(venue.data_url + "/positions", params={"user": buyer}).json()
+    positions = venue.http.get("/data-api/positions", params={"user": buyer}).json()
     assert len(positions) == 1
     pos = positions[0]
     assert (pos["asset"], pos["conditionId"], pos["size"], pos["outcome"]) == (
@@ -117,27 +119,27 @@ def test_data_api_and_chain_follow_a_trade(venue: SimServer) -> None:
     )
     assert pos["avgPrice"] == pytest.approx(0.7)
     assert pos["oppositeAsset"] == yes
-    trades = httpx.get(venue.data_url + "/trades", params={"user": buyer}).json()
+    trades = venue.http.get("/data-api/trades", params={"user": buyer}).json()
     assert [(t["side"], t["asset"], t["size"], t["price"]) for t in trades] == [
         ("BUY", no, 20.0, 0.7)
     ]
     assert trades[0]["transactionHash"].startswith("0x")
-    maker_rows = httpx.get(
-        venue.data_url + "/trades", params={"user": wallets[0].address, "takerOnly": "false"}
+    maker_rows = venue.http.get(
+        "/data-api/trades", params={"user": wallets[0].address, "takerOnly": "false"}
     ).json()
     assert [(t["side"], t["asset"]) for t in maker_rows] == [("BUY", yes)]
-    activity = httpx.get(venue.data_url + "/activity", params={"user": buyer}).json()
+    activity = venue.http.get("/data-api/activity", params={"user": buyer}).json()
     assert activity[0]["type"] == "TRADE"
     assert activity[0]["usdcSize"] == pytest.approx(14.0)
-    value = httpx.get(venue.data_url + "/value", params={"user": buyer}).json()
+    value = venue.http.get("/data-api/value", params={"user": buyer}).json()
     assert value[0]["user"] == buyer
     assert value[0]["value"] > 0
-    bad = httpx.get(venue.data_url + "/positions")
+    bad = venue.http.get("/data-api/positions")
     assert bad.status_code == 400
 
     def rpc(method: str, *params: Any) -> Any:
         body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
-        response = httpx.post(venue.chain_url, json=body).json()
+        response = venue.http.post("/chain", json=body).json()
         assert "error" not in response, response
         return response["result"]
 
@@ -149,7 +151,7 @@ def test_data_api_and_chain_follow_a_trade(venue: SimServer) -> None:
         ["uint256"],
         bytes.fromhex(rpc("eth_call", {"to": PUSD, "data": balance_call}, "latest")[2:]),
     )
-    fd = httpx.get(venue.url + f"/clob-markets/{market['conditionId']}").json()["fd"]
+    fd = venue.http.get(f"/clob-markets/{market['conditionId']}").json()["fd"]
     fee = Decimal(20) * Decimal(str(fd["r"])) * (Decimal("0.7") * Decimal("0.3")) ** fd["e"]
     # 10 000 pUSD minus 20 shares at 0.70, minus the taker's platform fee (floored to 1e-6).
     assert pusd == 10_000_000_000 - 14_000_000 - int(fee * 1_000_000)
@@ -163,7 +165,7 @@ def test_data_api_and_chain_follow_a_trade(venue: SimServer) -> None:
         ["uint256"], bytes.fromhex(rpc("eth_call", {"to": CTF, "data": ctf_call})[2:])
     )
     assert shares == 20_000_000
-    unknown = httpx.post(
-        venue.chain_url, json={"jsonrpc": "2.0", "id": 2, "method": "eth_sendTransaction"}
+    unknown = venue.http.post(
+        "/chain", json={"jsonrpc": "2.0", "id": 2, "method": "eth_sendTransaction"}
     ).json()
     assert unknown["error"]["code"] == -32601

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from pmtrader.testing import SimServer, new_wallet, start_sim
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import ApiCreds, ClobClient, OrderArgs
 from py_clob_client_v2.clob_types import RequestArgs
 from py_clob_client_v2.headers.headers import create_level_2_headers
@@ -23,10 +22,9 @@ from py_clob_client_v2.signer import Signer
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[SimServer]:
-    with start_sim(seed=31, flow=False) as sim:
-        yield sim
+@pytest.fixture
+def venue(quiet_sim: SimServer) -> SimServer:
+    return quiet_sim
 
 
 class Raw:
@@ -55,9 +53,9 @@ class Raw:
         headers: dict[str, str] | None = None,
         params: dict[str, str] | None = None,
     ) -> httpx.Response:
-        return httpx.request(
+        return self.sim.http.request(
             method,
-            self.sim.url + path,
+            path,
             content=body.encode() if body is not None else None,
             headers=headers if headers is not None else self.headers(method, path, body),
             params=params,
@@ -70,12 +68,6 @@ class Raw:
         return balance
 
 
-def _token(sim: SimServer) -> str:
-    market = httpx.get(sim.url + "/markets").json()["data"][0]
-    token: str = market["tokens"][0]["token_id"]
-    return token
-
-
 def _order_body(raw: Raw, token: str, **changes: Any) -> str:
     order = raw.client.create_order(OrderArgs(token_id=token, price=0.1, size=10, side="BUY"))
     payload = order_to_json_v2(order, raw.creds.api_key, "GTC")
@@ -84,15 +76,17 @@ def _order_body(raw: Raw, token: str, **changes: Any) -> str:
 
 
 def test_meta_endpoints(venue: SimServer) -> None:
-    assert httpx.get(venue.url + "/").json() == "OK"
-    assert httpx.get(venue.url + "/version").json() == {"version": 2}
-    server_time = httpx.get(venue.url + "/time").json()
+    assert venue.http.get("/").json() == "OK"
+    assert venue.http.get("/version").json() == {"version": 2}
+    server_time = venue.http.get("/time").json()
     assert isinstance(server_time, int)
     assert abs(server_time - time.time()) < 5
 
 
-def test_public_errors_have_production_status_and_shape(venue: SimServer) -> None:
-    token = _token(venue)
+def test_public_errors_have_production_status_and_shape(
+    venue: SimServer, market_pool: MarketPool
+) -> None:
+    token = market_pool.all[0]["tokens"][0]["token_id"]
     cases = [
         ("/book", {}, 400, "Invalid token id"),
         ("/book", {"token_id": "1"}, 404, "No orderbook exists for the requested token id"),
@@ -102,7 +96,7 @@ def test_public_errors_have_production_status_and_shape(venue: SimServer) -> Non
         ("/no-such-path", {}, 404, "Not Found"),
     ]
     for path, params, status, message in cases:
-        response = httpx.get(venue.url + path, params=params)
+        response = venue.http.get(path, params=params)
         assert (response.status_code, response.json()) == (status, {"error": message}), path
 
 
@@ -110,12 +104,12 @@ def test_tick_sizes_stringify_to_the_clients_table_keys(venue: SimServer) -> Non
     keys = {"0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001"}
     cursor, seen = "MA==", set()
     while cursor != "LTE=":
-        page = httpx.get(venue.url + "/markets", params={"next_cursor": cursor}).json()
+        page = venue.http.get("/markets", params={"next_cursor": cursor}).json()
         for market in page["data"]:
             token = market["tokens"][0]["token_id"]
-            tick = httpx.get(venue.url + "/tick-size", params={"token_id": token}).json()
+            tick = venue.http.get("/tick-size", params={"token_id": token}).json()
             seen.add(str(tick["minimum_tick_size"]))
-            info = httpx.get(venue.url + f"/clob-markets/{market['condition_id']}").json()
+            info = venue.http.get(f"/clob-markets/{market['condition_id']}").json()
             assert str(info["mts"]) == str(tick["minimum_tick_size"])
             assert info["t"][0]["t"] == token
         cursor = page["next_cursor"]
@@ -123,16 +117,16 @@ def test_tick_sizes_stringify_to_the_clients_table_keys(venue: SimServer) -> Non
     assert len(seen) >= 3
 
 
-def test_batch_price_endpoints(venue: SimServer) -> None:
-    token = _token(venue)
+def test_batch_price_endpoints(venue: SimServer, market_pool: MarketPool) -> None:
+    token = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
     maker = Raw(venue)
     maker.client.create_and_post_order(OrderArgs(token_id=token, price=0.2, size=10, side="BUY"))
-    prices = httpx.post(venue.url + "/prices", json=[{"token_id": token, "side": "BUY"}]).json()
+    prices = venue.http.post("/prices", json=[{"token_id": token, "side": "BUY"}]).json()
     assert prices == {token: {"BUY": "0.2"}}
-    last = httpx.post(venue.url + "/last-trades-prices", json=[{"token_id": token}]).json()
+    last = venue.http.post("/last-trades-prices", json=[{"token_id": token}]).json()
     assert last == [{"token_id": token, "price": "0", "side": ""}]
-    history = httpx.get(
-        venue.url + "/prices-history", params={"market": token, "interval": "1d", "fidelity": 60}
+    history = venue.http.get(
+        "/prices-history", params={"market": token, "interval": "1d", "fidelity": 60}
     ).json()["history"]
     assert 20 <= len(history) <= 26
     assert all(0 < p["p"] < 1 for p in history)
@@ -140,9 +134,9 @@ def test_batch_price_endpoints(venue: SimServer) -> None:
 
 
 def test_malformed_and_forged_orders_are_refused_with_the_ledger_unchanged(
-    venue: SimServer,
+    venue: SimServer, market_pool: MarketPool
 ) -> None:
-    token = _token(venue)
+    token = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
     raw, other = Raw(venue), Raw(venue)
     before = raw.balance()
     cases = [
@@ -210,19 +204,18 @@ def test_stale_headers_are_refused(venue: SimServer) -> None:
 
 
 def test_l1_errors(venue: SimServer) -> None:
-    response = httpx.post(venue.url + "/auth/api-key", headers={"POLY_ADDRESS": "0x1"})
+    response = venue.http.post("/auth/api-key", headers={"POLY_ADDRESS": "0x1"})
     assert (response.status_code, response.json()) == (
         401,
         {"error": "Invalid L1 Request headers"},
     )
 
 
-def test_trades_paginate_to_lte(venue: SimServer) -> None:
-    token = _token(venue)
+def test_trades_paginate_to_lte(venue: SimServer, market_pool: MarketPool) -> None:
+    token, no_token = (t["token_id"] for t in market_pool.take()["tokens"])
     maker, taker = Raw(venue), Raw(venue)
     for _ in range(3):
         maker.client.create_and_post_order(OrderArgs(token_id=token, price=0.5, size=5, side="BUY"))
-    no_token = httpx.get(venue.url + "/markets").json()["data"][0]["tokens"][1]["token_id"]
     taker.client.create_and_post_order(OrderArgs(token_id=no_token, price=0.5, size=15, side="BUY"))
     first = taker.send("GET", "/data/trades", params={"next_cursor": "MA=="}).json()
     assert first["next_cursor"] == "LTE="

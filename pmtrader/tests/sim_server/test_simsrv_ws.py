@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
-from pmtrader.testing import SimServer, new_wallet, start_sim
+from pmtrader.testing import MarketPool, SimServer, new_wallet
 from py_clob_client_v2 import ClobClient, MarketOrderArgs, OrderArgs, OrderType
 from py_clob_client_v2.utilities import generate_orderbook_summary_hash, parse_raw_orderbook_summary
 from websockets.exceptions import ConnectionClosed
@@ -21,27 +20,15 @@ from websockets.sync.client import ClientConnection, connect
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def venue() -> Iterator[SimServer]:
-    with start_sim(seed=23, flow=False) as sim:
-        yield sim
+@pytest.fixture
+def venue(quiet_sim: SimServer) -> SimServer:
+    return quiet_sim
 
 
 def _trader(sim: SimServer) -> ClobClient:
     client = ClobClient(sim.url, chain_id=137, key=new_wallet().key.hex())
     client.set_api_creds(client.create_or_derive_api_key())
     return client
-
-
-def _market(sim: SimServer, index: int) -> dict[str, Any]:
-    everything: list[dict[str, Any]] = []
-    cursor = "MA=="
-    while cursor != "LTE=":
-        page = httpx.get(sim.url + "/markets", params={"next_cursor": cursor}).json()
-        everything.extend(page["data"])
-        cursor = page["next_cursor"]
-    markets = [m for m in everything if str(m["minimum_tick_size"]) == "0.01" and not m["neg_risk"]]
-    return markets[index]
 
 
 def _frames(ws: ClientConnection, timeout: float = 2.0) -> list[Any]:
@@ -71,8 +58,8 @@ def _wait_for(ws: ClientConnection, pred: Callable[[Any], bool], timeout: float 
     raise AssertionError(f"no matching frame in {seen}")
 
 
-def test_book_on_subscribe_equals_rest_book(venue: SimServer) -> None:
-    market = _market(venue, 0)
+def test_book_on_subscribe_equals_rest_book(venue: SimServer, market_pool: MarketPool) -> None:
+    market = market_pool.take(max_min_size=10)
     yes = market["tokens"][0]["token_id"]
     maker = _trader(venue)
     maker.create_and_post_order(OrderArgs(token_id=yes, price=0.31, size=40, side="BUY"))
@@ -80,7 +67,7 @@ def test_book_on_subscribe_equals_rest_book(venue: SimServer) -> None:
     with connect(venue.ws_url + "/market") as ws:
         ws.send(json.dumps({"assets_ids": [yes], "type": "market", "custom_feature_enabled": True}))
         frames = _frames(ws, 1.0)
-    rest = httpx.get(venue.url + "/book", params={"token_id": yes}).json()
+    rest = venue.http.get("/book", params={"token_id": yes}).json()
     books = [f for f in frames if f["event_type"] == "book"]
     assert len(books) == 1
     book = books[0]
@@ -90,8 +77,10 @@ def test_book_on_subscribe_equals_rest_book(venue: SimServer) -> None:
     assert generate_orderbook_summary_hash(parse_raw_orderbook_summary(book)) == book["hash"]
 
 
-def test_price_change_trades_and_user_events_follow_a_fill(venue: SimServer) -> None:
-    market = _market(venue, 1)
+def test_price_change_trades_and_user_events_follow_a_fill(
+    venue: SimServer, market_pool: MarketPool
+) -> None:
+    market = market_pool.take(max_min_size=10)
     yes, no = (t["token_id"] for t in market["tokens"])
     maker, taker = _trader(venue), _trader(venue)
     with (
@@ -184,8 +173,8 @@ def test_user_channel_refuses_bad_credentials(venue: SimServer) -> None:
     assert closed.value.rcvd.code == 1008
 
 
-def test_ping_pong_and_silent_drop_fault(venue: SimServer) -> None:
-    yes = _market(venue, 2)["tokens"][0]["token_id"]
+def test_ping_pong_and_silent_drop_fault(venue: SimServer, market_pool: MarketPool) -> None:
+    yes = market_pool.take(neg_risk=None, max_min_size=10)["tokens"][0]["token_id"]
     with connect(venue.ws_url + "/market") as ws:
         ws.send(json.dumps({"assets_ids": [yes], "type": "market"}))
         _frames(ws, 0.5)
@@ -203,9 +192,9 @@ def test_ping_pong_and_silent_drop_fault(venue: SimServer) -> None:
             venue.fault(reset=True)
 
 
-def test_dynamic_subscribe_and_unsubscribe(venue: SimServer) -> None:
-    first = _market(venue, 3)["tokens"][0]["token_id"]
-    second = _market(venue, 4)["tokens"][0]["token_id"]
+def test_dynamic_subscribe_and_unsubscribe(venue: SimServer, market_pool: MarketPool) -> None:
+    first = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
+    second = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
     trader = _trader(venue)
     with connect(venue.ws_url + "/market") as ws:
         ws.send(json.dumps({"assets_ids": [first], "type": "market"}))
