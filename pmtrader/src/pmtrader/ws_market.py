@@ -305,7 +305,9 @@ class MarketStream(Feed[MarketStreamEvent]):
         except FeedDecodeError as exc:
             _log.warning("ws.market_frame_unreadable", error=str(exc), event_type=exc.event_type)
             events = cast("list[MarketEvent]", list(exc.events))
-            if exc.event_type in {"book", "price_change", "tick_size_change", ""}:
+            # Not JSON at all is a venue notice, not a lost update (frames arrive whole over
+            # TCP); a book event we cannot read may have changed any book: resync them all.
+            if exc.event_type in {"book", "price_change", "tick_size_change"}:
                 await self._inconsistent(
                     [a for a, b in self._books.items() if not b.stale], f"unreadable frame: {exc}"
                 )
