@@ -376,3 +376,20 @@ def test_funder_wallets_trade_once_the_operator_registers_them(
     balance = client.get_balance_allowance(BalanceAllowanceParams(asset_type=AssetType.COLLATERAL))
     assert balance["balance"] == "50000000"  # the funder's pUSD, not the EOA's 10 000
     client.cancel_all()
+
+
+def test_readonly_and_builder_keys(venue: SimServer) -> None:
+    trader = _trader(venue)
+    readonly = trader.client.create_readonly_api_key()["apiKey"]
+    assert trader.client.get_readonly_api_keys() == [readonly]
+    check = venue.http.get(
+        "/auth/validate-readonly-api-key", params={"address": trader.address, "key": readonly}
+    )
+    assert check.json() is True
+    assert trader.client.delete_readonly_api_key(readonly) == "OK"
+    assert trader.client.get_readonly_api_keys() == []
+    builder = trader.client.create_builder_api_key()
+    assert set(builder) == {"key", "secret", "passphrase"}
+    assert trader.client.get_builder_api_keys()[0]["revokedAt"] is None
+    trader.client.revoke_builder_api_key()
+    assert trader.client.get_builder_api_keys()[0]["revokedAt"] is not None

@@ -48,6 +48,7 @@ from pmtrader.sim.routes_chain import ChainRoutes
 from pmtrader.sim.routes_clob import ClobRoutes
 from pmtrader.sim.routes_data import DataRoutes
 from pmtrader.sim.routes_gamma import GammaRoutes
+from pmtrader.sim.routes_keys import KeyRoutes
 from pmtrader.sim.routes_operator import OperatorRoutes
 from pmtrader.sim.routes_orders import OrderRoutes
 from pmtrader.sim.ws import WsHub
@@ -123,6 +124,7 @@ class SimApp:
         self.hub = WsHub(ctx)
         self._timer: asyncio.Task[None] | None = None
         clob = ClobRoutes(ctx)
+        orders = OrderRoutes(ctx)
         gamma = GammaRoutes(ctx.exchange.catalogue, clob.quote, ctx.now_ms)
         routes: list[BaseRoute] = [
             *OperatorRoutes(ctx).routes(),
@@ -131,7 +133,8 @@ class SimApp:
             Mount("/gamma", routes=list(gamma.routes())),
             Mount("/data-api", routes=list(DataRoutes(ctx, clob).routes())),
             *clob.routes(),
-            *OrderRoutes(ctx).routes(),
+            *orders.routes(),
+            *KeyRoutes(ctx, orders).routes(),
         ]
         handlers: dict[Any, Any] = {
             HttpError: _http_error,
