@@ -28,7 +28,7 @@ from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_
 from pmtrader.wire import BookEvent, decode_market, level_columns
 from pydantic import BaseModel
 
-from pmtrader import book as book_module
+from pmtrader import _wire_units
 
 SEED = 20260428
 TOKENS = 20
@@ -123,8 +123,8 @@ def make_frames(seed: int, *, fresh_sizes: bool) -> list[bytes]:
 
 
 def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
-    book_module._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
-    book_module._SIZE_MEMO.clear()
+    _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
+    _wire_units._SIZE_MEMO.clear()
     books: dict[str, Book] = {}
     for frame in frames:
         for event in decode_market(frame):

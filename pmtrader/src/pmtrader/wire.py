@@ -19,11 +19,11 @@ from typing import Any, Literal
 import msgspec
 import structlog
 
-# The book module's string memos, shared on purpose: the decoder's hot path reads them
-# directly (a subscript per value) and falls back to the parsers, which fill them.
-from pmtrader.book import _PRICE_MEMO as _PRICES
-from pmtrader.book import _SIZE_MEMO as _SIZES
-from pmtrader.book import parse_prices, parse_sizes
+# The unit parsers' string memos, shared on purpose: the decoder's hot path reads them directly
+# (a subscript per value) and falls back to the parsers, which fill them.
+from pmtrader._wire_units import _PRICE_MEMO as _PRICES
+from pmtrader._wire_units import _SIZE_MEMO as _SIZES
+from pmtrader._wire_units import parse_prices, parse_sizes
 from pmtrader.errors import FeedDecodeError
 
 __all__ = [
