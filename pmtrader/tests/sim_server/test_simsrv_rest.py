@@ -163,6 +163,10 @@ def test_malformed_and_forged_orders_are_refused_with_the_ledger_unchanged(
     assert response.json()["error"] == (
         "the order signer address has to be the address of the API KEY"
     )
+    unknown = json.loads(_order_body(raw, token))
+    unknown["order"]["tokenId"] = "12345"
+    response = raw.send("POST", "/order", json.dumps(unknown, separators=(",", ":")))
+    assert (response.status_code, response.json()["error"]) == (400, "Invalid token id")
     assert raw.balance() == before
     assert raw.client.get_open_orders() == []
 
