@@ -20,7 +20,8 @@ ONE = 1_000_000
 
 
 class ExchangeMachine(RuleBasedStateMachine):
-    """Four traders on two markets (one where makers pay fees too, one neg-risk outcome)."""
+    """Four traders on two markets: makers pay fees too on one; the other, a neg-risk outcome,
+    delays marketable orders by three seconds."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -32,6 +33,8 @@ class ExchangeMachine(RuleBasedStateMachine):
         ]
         # makers pay fees too on the first market, so both fee paths run under random flow
         self.markets[0].fees = FeeParams(Decimal("0.05"), 2, taker_only=False)
+        # and the second delays marketable orders (in-play sports), so that path runs too
+        self.exchange.set_match_delay(self.markets[1].condition_id, 3_000)
         self.traders = [Trader(self.exchange, n) for n in range(1, 5)]
         self.placed: list[tuple[Trader, str]] = []
 

@@ -79,6 +79,7 @@ class Market:
     icon: str
     group_item_title: str = ""
     tick: int = 0
+    match_delay_ms: int = 0
     closed: bool = False
     winner: str | None = None
     history: list[tuple[int, int]] = field(default_factory=list, repr=False)

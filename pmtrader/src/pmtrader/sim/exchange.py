@@ -124,6 +124,7 @@ class Exchange:
         self._forgotten_trades: set[str] = set()
         self._pending: deque[Trade] = deque()
         self._expiries: list[tuple[int, str]] = []
+        self._delayed: list[tuple[int, str]] = []
         self._keys: dict[str, ApiKeyRecord] = {}
         self._key_index: dict[tuple[str, int], str] = {}
         self._locked_pusd: dict[str, int] = {}
@@ -474,6 +475,7 @@ class Exchange:
     heartbeat = lifecycle.heartbeat
     resolve = lifecycle.resolve
     set_tick_size = lifecycle.set_tick_size
+    set_match_delay = lifecycle.set_match_delay
     fail_trade = lifecycle.fail_trade
 
     # internal helpers shared by trading/lifecycle ------------------------------------------------
@@ -574,7 +576,7 @@ class Exchange:
         locked_p: dict[str, int] = {}
         locked_t: dict[tuple[str, str], int] = {}
         for record in self._orders.values():
-            if record.status != "LIVE":
+            if record.status not in ("LIVE", "DELAYED"):
                 assert record.reserved == 0
                 continue
             addr = record.maker_address.lower()

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pmtrader.sim.catalogue import Market
     from pmtrader.sim.exchange import Exchange
 
-__all__ = ["advance", "fail_trade", "heartbeat", "resolve", "set_tick_size"]
+__all__ = ["advance", "fail_trade", "heartbeat", "resolve", "set_match_delay", "set_tick_size"]
 
 _TERMINAL = ("CONFIRMED", "FAILED")
 
@@ -32,8 +32,10 @@ def advance(self: Exchange, now_ms: int) -> None:
     outcome with the highest mid wins).
     """
     from pmtrader.sim.exchange import CONFIRM_AFTER_MS, MINE_AFTER_MS
+    from pmtrader.sim.trading import run_delayed
 
     self._last_advance = max(self._last_advance, now_ms)
+    run_delayed(self, now_ms)
     while self._pending:
         trade = self._pending[0]
         if trade.status in _TERMINAL:
@@ -215,4 +217,26 @@ def set_tick_size(self: Exchange, token_id: str, tick: int) -> None:
         )
     if tick != market.tick:
         self._change_tick(market, tick, self._clock.now_ms())
+    self._flush()
+
+
+def set_match_delay(self: Exchange, condition_id: str, delay_ms: int) -> None:
+    """Hold marketable orders on a market for ``delay_ms`` before matching (0 turns it off).
+
+    Production delays matching on some markets (live sports): such an order is answered with
+    status ``delayed``, its funds stay reserved, and it is matched when the delay has passed
+    (``advance``); a FOK/FAK that then cannot fill ends ``UNMATCHED``. No catalogue market has a
+    delay by default, so tests and clients see immediate matching unless they ask for this.
+
+    Raises:
+        UnknownMarket: unknown condition id.
+        SimError: a negative delay.
+    """
+    market = self.catalogue.market(condition_id)
+    if market is None:
+        raise UnknownMarket("market not found")
+    if delay_ms < 0:
+        raise SimError("a match delay cannot be negative")
+    market.match_delay_ms = delay_ms
+    self._dirty_markets.add(market.condition_id)
     self._flush()

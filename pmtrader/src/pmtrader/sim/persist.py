@@ -47,6 +47,7 @@ def flush(exchange: Exchange, store: Store) -> None:
                     "closed": market.closed,
                     "winner": market.winner,
                     "last": last,
+                    "delay": market.match_delay_ms,
                 },
             )
         )
@@ -112,6 +113,7 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
         market.tick = int(state["tick"])
         market.closed = bool(state["closed"])
         market.winner = state["winner"]
+        market.match_delay_ms = int(state.get("delay", 0))
         for token, (price, side) in state["last"].items():
             ex._last_trade[token] = (int(price), Side(side))
     for key, (beat_id, deadline) in store.load("heartbeat").items():
@@ -152,6 +154,14 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
             ex._trades_by_key.setdefault(owner, deque()).append(trade)
         if trade.status not in ("CONFIRMED", "FAILED"):
             ex._pending.append(trade)
+    for record in orders:
+        if record.status == "DELAYED":
+            market = ex.catalogue.market_by_token(record.asset_id)
+            assert market is not None
+            reserved, record.reserved = record.reserved, 0
+            ex._lock(record, reserved)
+            ex._open_by_key.setdefault(record.owner, set()).add(record.id)
+            heapq.heappush(ex._delayed, (record.created_ms + market.match_delay_ms, record.id))
     ex._clear_dirty()
     # Book sequence numbers restart in a new process: rewrite the live orders with their new
     # numbers at the next flush (same transaction as the next change), so queue order survives

@@ -12,6 +12,7 @@ crossing → FOK fully fillable / FAK anything fillable. Only then does the orde
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from pmtrader.sim.catalogue import Market
 from pmtrader.sim.errors import OrderRejected
 from pmtrader.sim.events import UserOrderEvent
 from pmtrader.sim.ledger import COLLATERAL, CONDITIONAL, FEE_COLLECTOR
-from pmtrader.sim.matching import PRICE_SCALE, Fill, Side
+from pmtrader.sim.matching import PRICE_SCALE, Fill, OrderBook, Side
 from pmtrader.sim.records import (
     CancelResult,
     MakerFill,
@@ -33,7 +34,7 @@ from pmtrader.sim.records import (
 if TYPE_CHECKING:
     from pmtrader.sim.exchange import Exchange
 
-__all__ = ["cancel", "cancel_all", "cancel_market", "place"]
+__all__ = ["cancel", "cancel_all", "cancel_market", "place", "run_delayed"]
 
 FOK_MESSAGE = "order couldn't be fully filled. FOK orders are fully filled or killed."
 FAK_MESSAGE = (
@@ -130,17 +131,6 @@ def place(
     book = self._book_of(market)
     book_side = order.side if is_yes else order.side.opposite
     book_price = price if is_yes else PRICE_SCALE - price
-    max_size: int | None
-    max_cost: int | None
-    if order.side is Side.BUY:
-        budget = self.available_pusd(maker)
-        if resting:
-            max_size, max_cost = order.taker_amount, budget
-        else:
-            max_size, max_cost = None, min(order.maker_amount, budget)
-    else:
-        max_size, max_cost = order.maker_amount, None
-    complement = not is_yes
     if post_only:
         opposite = book.best_ask() if book_side is Side.BUY else book.best_bid()
         crosses = opposite is not None and (
@@ -148,14 +138,11 @@ def place(
         )
         if crosses:
             raise OrderRejected("invalid post-only order: order crosses book", order_id=order_id)
-    if kind in ("FOK", "FAK"):
-        shares, _ = book.fillable(
-            book_side, book_price, max_size=max_size, max_cost=max_cost, complement=complement
-        )
-        if kind == "FOK" and shares < order.size:
-            raise OrderRejected(FOK_MESSAGE, order_id=order_id)
-        if kind == "FAK" and shares == 0:
-            raise OrderRejected(FAK_MESSAGE, order_id=order_id)
+    delayed = market.match_delay_ms > 0 and _marketable(book, book_side, book_price)
+    if kind in ("FOK", "FAK") and not delayed:
+        failure = _kill_reason(self, market, order.maker, order.side, kind, order, is_yes)
+        if failure:
+            raise OrderRejected(failure, order_id=order_id)
 
     # ---- admitted: from here on the order changes state ----
     record = OrderRecord(
@@ -179,17 +166,92 @@ def place(
     self._orders[order_id] = record
     self._dirty_orders.add(order_id)
     self._emit(UserOrderEvent.of("PLACEMENT", record, now))
+    if delayed:
+        # Production holds marketable orders on delayed markets (live sports) for a few
+        # seconds; the funds stay reserved meanwhile and ``advance`` matches them when due.
+        record.status = "DELAYED"
+        self._lock(record, need)
+        self._open_by_key.setdefault(owner_key, set()).add(order_id)
+        heapq.heappush(self._delayed, (now + market.match_delay_ms, order_id))
+        self._flush()
+        return PlaceResult(order_id, "delayed", 0, 0, (), ())
+    return _execute(self, market, record, now)
+
+
+def _marketable(book: OrderBook, book_side: Side, book_price: int) -> bool:
+    opposite = book.best_ask() if book_side is Side.BUY else book.best_bid()
+    if opposite is None:
+        return False
+    return opposite <= book_price if book_side is Side.BUY else opposite >= book_price
+
+
+def _walk_params(
+    self: Exchange, maker: str, side: Side, kind: str, amounts: tuple[int, int]
+) -> tuple[int | None, int | None]:
+    """``(max_size, max_cost)`` for the book walk: BUYs never spend more than is available."""
+    maker_amount, taker_amount = amounts
+    if side is Side.SELL:
+        return maker_amount, None
+    budget = self.available_pusd(maker)
+    if kind in ("GTC", "GTD"):
+        return taker_amount, budget
+    return None, min(maker_amount, budget)
+
+
+def _kill_reason(  # noqa: PLR0917 - internal, mirrors the order's fields
+    self: Exchange,
+    market: Market,
+    maker: str,
+    side: Side,
+    kind: str,
+    order: SignedOrder | OrderRecord,
+    is_yes: bool,
+) -> str:
+    """Production's message if a FOK cannot fill completely or a FAK not at all, else ``""``."""
+    price = order.price if isinstance(order, OrderRecord) else None
+    if price is None:
+        assert isinstance(order, SignedOrder)
+        price = admission.limit_price(order, order_type=kind, tick=market.tick, order_id="")
+    book_side = side if is_yes else side.opposite
+    book_price = price if is_yes else PRICE_SCALE - price
+    max_size, max_cost = _walk_params(
+        self, maker, side, kind, (order.maker_amount, order.taker_amount)
+    )
+    shares, _ = self._book_of(market).fillable(
+        book_side, book_price, max_size=max_size, max_cost=max_cost, complement=not is_yes
+    )
+    size = order.taker_amount if side is Side.BUY else order.maker_amount
+    if kind == "FOK" and shares < size:
+        return FOK_MESSAGE
+    if kind == "FAK" and shares == 0:
+        return FAK_MESSAGE
+    return ""
+
+
+def _execute(self: Exchange, market: Market, record: OrderRecord, now: int) -> PlaceResult:
+    """Match an admitted order, settle its fills, rest what is left (GTC/GTD) and report."""
+    book = self._book_of(market)
+    is_yes = record.asset_id == market.yes_token
+    book_side = record.side if is_yes else record.side.opposite
+    book_price = record.price if is_yes else PRICE_SCALE - record.price
+    max_size, max_cost = _walk_params(
+        self,
+        record.maker_address,
+        record.side,
+        record.order_type,
+        (record.maker_amount, record.taker_amount),
+    )
     top_before = (book.best_bid(), book.best_ask())
     fills = book.match(
-        book_side, book_price, max_size=max_size, max_cost=max_cost, complement=complement
+        book_side, book_price, max_size=max_size, max_cost=max_cost, complement=not is_yes
     )
     touched = {(book_side.opposite, f.price) for f in fills}
     settled = [_settle(self, market, record, fill, now) for fill in fills]
     trades = [trade for trade, _ in settled]
     making, taking = _charge_taker(self, market, record, settled)
 
-    if resting:
-        wanted = order.size - record.size_matched
+    if record.order_type in ("GTC", "GTD"):
+        wanted = record.original_size - record.size_matched
         if wanted > 0:
             _rest(self, market, record, book_side=book_side, book_price=book_price, wanted=wanted)
             touched.add((book_side, book_price))
@@ -207,13 +269,48 @@ def place(
         self._auto_tick(market, now)
     self._flush()
     return PlaceResult(
-        order_id=order_id,
+        order_id=record.id,
         status="matched" if trades else "live",
         making=making,
         taking=taking,
         trade_ids=tuple(t.id for t in trades),
         transaction_hashes=tuple(dict.fromkeys(t.transaction_hash for t in trades)),
     )
+
+
+def run_delayed(self: Exchange, now_ms: int) -> None:
+    """Match the delayed orders that are due (called by ``advance``).
+
+    A due order is matched against the book as it is now; a FOK that can no longer fill
+    completely, or a FAK that finds nothing, ends ``UNMATCHED`` with its funds released.
+    """
+    while self._delayed and self._delayed[0][0] <= now_ms:
+        _, order_id = heapq.heappop(self._delayed)
+        record = self._orders.get(order_id)
+        if record is None or record.status != "DELAYED":
+            continue
+        market = self._market_of(record.asset_id)
+        self._lock(record, 0)
+        record.status = "LIVE"
+        self._open_by_key.get(record.owner, set()).discard(order_id)
+        is_yes = record.asset_id == market.yes_token
+        if market.closed:
+            reason = "CANCELED_MARKET_RESOLVED"
+        elif record.order_type in ("FOK", "FAK"):
+            kill = _kill_reason(
+                self, market, record.maker_address, record.side, record.order_type, record, is_yes
+            )
+            reason = "UNMATCHED" if kill else ""
+        else:
+            reason = ""
+        if reason:
+            record.status = reason
+            self._dirty_orders.add(order_id)
+            self._finished.append(order_id)
+            self._emit(UserOrderEvent.of("CANCELLATION", record, now_ms))
+            continue
+        _execute(self, market, record, now_ms)
+    self._flush()
 
 
 def _rest(
@@ -243,8 +340,6 @@ def _rest(
     self._lock(record, reserve)
     self._open_by_key.setdefault(record.owner, set()).add(record.id)
     if record.order_type == "GTD":
-        import heapq
-
         heapq.heappush(self._expiries, (record.expiration * 1000, record.id))
 
 
@@ -407,7 +502,7 @@ def cancel(self: Exchange, owner_key: str, order_ids: list[str]) -> CancelResult
         if record is None or record.owner != owner_key:
             not_canceled[oid] = "order not found"
             continue
-        if record.status != "LIVE":
+        if record.status not in ("LIVE", "DELAYED"):
             not_canceled[oid] = "already canceled or matched"
             continue
         market = self._market_of(record.asset_id)
