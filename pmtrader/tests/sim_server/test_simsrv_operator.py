@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from pmtrader.cli import app as cli
 from pmtrader.testing import MarketPool, SimServer, new_wallet
-from py_clob_client_v2 import AssetType, BalanceAllowanceParams, ClobClient, OrderArgs
+from py_clob_client_v2 import AssetType, BalanceAllowanceParams, ClobClient, OrderArgs, TradeParams
 from py_clob_client_v2.exceptions import PolyApiException
 from typer.testing import CliRunner
 from websockets.sync.client import connect
@@ -124,3 +124,27 @@ def test_cli_operates_a_running_exchange(quiet_sim: SimServer) -> None:
     result = runner.invoke(cli, ["sim", "fund", address, "1", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 2
     assert "cannot reach the exchange" in result.output
+
+
+def test_fail_trade_marks_the_settlement_failed(
+    quiet_sim: SimServer, market_pool: MarketPool
+) -> None:
+    market = market_pool.take(max_min_size=10)
+    yes, no = (t["token_id"] for t in market["tokens"])
+    clients = []
+    for _ in range(2):
+        client = ClobClient(quiet_sim.url, chain_id=137, key=new_wallet().key.hex())
+        client.set_api_creds(client.create_or_derive_api_key())
+        clients.append(client)
+    maker, taker = clients
+    maker.create_and_post_order(OrderArgs(token_id=yes, price=0.5, size=10, side="BUY"))
+    taken = taker.create_and_post_order(OrderArgs(token_id=no, price=0.5, size=10, side="BUY"))
+    (trade_id,) = taken["tradeIDs"]
+    failed = quiet_sim.http.post("/_sim/fail-trade", json={"trade_id": trade_id})
+    assert failed.json() == {"trade_id": trade_id, "status": "FAILED"}
+    (trade,) = taker.get_trades(TradeParams(id=trade_id))
+    assert trade["status"] == "FAILED"
+    again = quiet_sim.http.post("/_sim/fail-trade", json={"trade_id": trade_id})
+    assert again.status_code == 400
+    unknown = quiet_sim.http.post("/_sim/fail-trade", json={"trade_id": "nope"})
+    assert unknown.status_code == 404
