@@ -440,6 +440,7 @@ class _Core:
         self.rand = rand
 
     def headers(self, request: Request) -> dict[str, str]:
+        """Headers for one attempt (auth headers are fresh each time: new timestamp)."""
         headers = {"Accept": "application/json"}
         if request.body is not None:
             headers["Content-Type"] = "application/json"
@@ -450,9 +451,11 @@ class _Core:
         return headers
 
     def url(self, request: Request) -> str:
+        """The absolute URL of ``request`` (query parameters are added by httpx)."""
         return base_url(self.settings, request.service) + request.path
 
     def transport_error(self, request: Request, exc: httpx.TransportError) -> TransportError:
+        """Map an httpx failure; an order that may have left becomes "status unknown"."""
         where = {"method": request.method, "path": request.path}
         never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
         if request.order_hashes and not never_sent:
@@ -494,6 +497,7 @@ class _Core:
         )
 
     def log(self, request: Request, status: int | str, started: float) -> None:
+        """One debug line per attempt: method, path, status and time; never headers."""
         if _log.isEnabledFor(logging.DEBUG):
             _log.debug(
                 "http.response method=%s service=%s path=%s status=%s ms=%.1f",

@@ -111,6 +111,7 @@ class Signing:
         self.salt = salt
 
     def sign(self, token_id: str, amounts: Amounts, neg_risk: bool, expiration: int) -> SignedOrder:
+        """Sign ``amounts`` with the configured key, funder and signature type."""
         return sign_order(
             self.auth.signer(),
             chain_id=self.settings.chain_id,
@@ -125,6 +126,11 @@ class Signing:
         )
 
     def owner(self) -> ApiCredentials:
+        """The credentials whose key owns posted orders.
+
+        Raises:
+            ConfigError: None are configured.
+        """
         creds = self.auth.credentials
         if creds is None:
             raise ConfigError(
@@ -396,4 +402,5 @@ def op_preview(
 
 
 def order_filters(**filters: Any) -> dict[str, Any]:
+    """The filters that were given (``None`` means "not filtered")."""
     return {key: value for key, value in filters.items() if value is not None}

@@ -45,6 +45,7 @@ class MarketCache:
     _tokens: dict[str, _TokenFacts] = field(default_factory=dict)
 
     def facts(self, token_id: str) -> _TokenFacts:
+        """The mutable record of what is known about ``token_id`` (created empty)."""
         facts = self._tokens.get(token_id)
         if facts is None:
             facts = self._tokens[token_id] = _TokenFacts()
