@@ -29,7 +29,7 @@ Invariants of :class:`Book`:
   the venue reports one token's levels one change at a time and a later change in the same
   event usually uncrosses it, so refusing a delta would desynchronise the book for good. A
   crossed book is never repaired by guessing which side is wrong; :attr:`Book.crossed` says so,
-  and :class:`~pmtrader.ws.MarketStream` checks it (and the venue's ``best_bid``/``best_ask``)
+  and :class:`~pmtrader.ws_market.MarketStream` checks it (and the venue's ``best_bid``/``best_ask``)
   after each event and resynchronises from a fresh snapshot when the book is inconsistent.
   Note that a YES bid plus a NO bid above 1 is not a cross: each token has its own book.
 * ``stale`` is set by the stream when the feed can no longer be trusted (silence, disconnect,

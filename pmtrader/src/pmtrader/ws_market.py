@@ -46,7 +46,7 @@ from pmtrader.wire import (
     decode_market,
     level_columns,
 )
-from pmtrader.ws import Feed, channel_url
+from pmtrader.ws import Feed, backoff_delay, channel_url
 from pmtrader.ws_events import (
     BookResynced,
     BookStale,
@@ -164,6 +164,9 @@ class MarketStream(Feed[MarketStreamEvent]):
         self._check_top = check_top
         self._books: dict[str, Book] = {asset: Book(asset) for asset in dict.fromkeys(asset_ids)}
         self._resyncing: set[str] = set()
+        # Snapshots that failed their checks in a row, per token: later requests back off.
+        self._failed_resyncs: dict[str, int] = {}
+        self._delayed: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Condition()
 
     # -- books -----------------------------------------------------------------------------------
@@ -249,17 +252,44 @@ class MarketStream(Feed[MarketStreamEvent]):
         )
 
     async def _resync(self, asset_ids: list[str]) -> None:
-        """Ask the venue for fresh snapshots: resubscribing makes it send them."""
+        """Ask the venue for fresh snapshots: resubscribing makes it send them.
+
+        A token whose last snapshots kept failing their checks is asked again only after a
+        jittered backoff, so a venue that keeps sending a bad book is not asked in a tight loop.
+        """
         asked = [a for a in asset_ids if a not in self._resyncing]
         if not asked:
             return
         self._resyncing.update(asked)
-        if await self._send(self._operation("unsubscribe", asked)):
-            await self._send(self._operation("subscribe", asked))
+        failures = max(self._failed_resyncs.get(a, 0) for a in asked)
+        if not failures:
+            await self._request_snapshots(asked)
+            return
+        delay = backoff_delay(
+            failures - 1, initial=self._backoff_initial, maximum=self._backoff_max, rng=self._rng
+        )
+        task = asyncio.create_task(self._request_snapshots(asked, after=delay))
+        self._delayed.add(task)
+        task.add_done_callback(self._delayed.discard)
+
+    async def _request_snapshots(self, asset_ids: list[str], *, after: float = 0.0) -> None:
+        if after:
+            await asyncio.sleep(after)
+            asset_ids = [a for a in asset_ids if a in self._resyncing]
+            if not asset_ids:
+                return
+        if await self._send(self._operation("unsubscribe", asset_ids)):
+            await self._send(self._operation("subscribe", asset_ids))
+
+    def _cancel_delayed(self) -> None:
+        for task in self._delayed:
+            task.cancel()
+        self._delayed.clear()
 
     # -- feed hooks ------------------------------------------------------------------------------
 
     async def _subscribe(self, ws: ClientConnection) -> None:
+        self._cancel_delayed()  # the subscription below asks for every snapshot anyway
         self._resyncing.clear()
         await ws.send(
             json.dumps(
@@ -296,6 +326,7 @@ class MarketStream(Feed[MarketStreamEvent]):
         )
 
     async def _on_closed(self) -> None:
+        self._cancel_delayed()
         for book in self._books.values():
             book.stale = True
 
@@ -370,6 +401,7 @@ class MarketStream(Feed[MarketStreamEvent]):
         except (ValueError, BookIntegrityError) as exc:
             book.stale = True
             self._resyncing.discard(event.asset_id)
+            self._failed_resyncs[event.asset_id] = self._failed_resyncs.get(event.asset_id, 0) + 1
             await self._inconsistent([event.asset_id], f"unusable snapshot: {exc}", force=True)
             return
         book.market = event.market
@@ -382,6 +414,8 @@ class MarketStream(Feed[MarketStreamEvent]):
             try:
                 await self._on_resync(book)
             except BookIntegrityError as exc:
+                failures = self._failed_resyncs.get(event.asset_id, 0) + 1
+                self._failed_resyncs[event.asset_id] = failures
                 await self._inconsistent(
                     [event.asset_id], f"resync check failed: {exc}", force=True
                 )
@@ -389,6 +423,7 @@ class MarketStream(Feed[MarketStreamEvent]):
             except Exception as exc:  # a consumer's hook must not kill the feed
                 _log.warning("ws.resync_hook_failed", asset_id=event.asset_id, error=repr(exc))
             book.stale = False
+        self._failed_resyncs.pop(event.asset_id, None)
         await self._notify()
         await self._emit(BookResynced(event.asset_id, book, event.hash))
 

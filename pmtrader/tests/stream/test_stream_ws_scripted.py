@@ -5,6 +5,7 @@ loopback that plays a script. Plus the pure pieces: backoff and channel URLs."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import AsyncIterator, Callable
@@ -287,6 +288,29 @@ async def test_a_crossed_snapshot_is_refused_and_asked_for_again(venue: Scripted
         await venue.hear(is_op("unsubscribe"))
         await until(stream, BookResynced, lambda e: e.asset_id == A, seen)
         assert stream.fresh_book(A).ask == 5100
+
+
+@pytest.mark.asyncio
+async def test_a_venue_that_keeps_sending_bad_books_is_asked_with_backoff(
+    venue: ScriptedVenue,
+) -> None:
+    venue.books[A] = book(A, [("0.60", "1")], [("0.55", "1")])  # crossed, every time
+    async with MarketStream(
+        venue.url, [A], **(FAST | {"backoff_initial": 0.05, "backoff_max": 0.4})
+    ) as stream:
+        await venue.hear(is_op("unsubscribe"))
+        venue.forget()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 1.0
+        asked = 0
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(end):
+                while True:
+                    await venue.hear(is_op("subscribe"))
+                    asked += 1
+        assert stream.book(A).stale
+    # Without backoff this is a tight loop (hundreds a second); with it, a handful.
+    assert 2 <= asked <= 20
 
 
 @pytest.mark.asyncio
