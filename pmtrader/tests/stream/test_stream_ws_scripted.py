@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 
 import pytest
 import pytest_asyncio
+from pmtrader.book import Book
 from pmtrader.config import ApiCredentials
-from pmtrader.errors import StaleFeedError
+from pmtrader.errors import BookIntegrityError, StaleFeedError
 from pmtrader.ws import Feed, backoff_delay, channel_url
 from pmtrader.ws_events import (
     BookResynced,
@@ -30,7 +31,7 @@ from pmtrader.ws_events import (
     TradePrinted,
     TradeUpdate,
 )
-from pmtrader.ws_market import MarketStream
+from pmtrader.ws_market import MarketStream, ResyncCheck, rest_resync_check
 from pmtrader.ws_user import UserStream
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -495,6 +496,43 @@ async def test_user_stream_reports_staleness_once_and_its_restoration(
 
 
 # -- pure pieces -----------------------------------------------------------------------------------
+
+
+def _rest_body(ask_size: str) -> bytes:
+    return json.dumps(
+        {
+            "market": "0xmarket",
+            "asset_id": A,
+            "timestamp": "1757908899999",
+            "hash": "0" * 40,
+            "bids": [{"price": "0.49", "size": "50"}],
+            "asks": [{"price": "0.51", "size": ask_size}],
+            "min_order_size": "5",
+            "tick_size": "0.01",
+            "neg_risk": False,
+            "last_trade_price": "",
+        }
+    ).encode()
+
+
+@pytest.mark.asyncio
+async def test_the_rest_resync_check_compares_levels_not_timestamps() -> None:
+    rebuilt = Book(A)
+    rebuilt.apply_snapshot([(4900, 50_000_000)], [(5100, 30_000_000)], timestamp=1)
+    bodies = {"same": _rest_body("30"), "moved": _rest_body("31")}
+    asked: list[str] = []
+
+    def check_against(which: str) -> ResyncCheck:
+        async def fetch(token: str) -> bytes:
+            asked.append(token)
+            return bodies[which]
+
+        return rest_resync_check(fetch)
+
+    await check_against("same")(rebuilt)
+    with pytest.raises(BookIntegrityError, match="differs from REST /book"):
+        await check_against("moved")(rebuilt)
+    assert asked == [A, A]
 
 
 def test_backoff_grows_is_capped_and_jittered() -> None:
