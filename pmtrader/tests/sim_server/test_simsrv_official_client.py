@@ -201,13 +201,19 @@ def test_a_trading_session_behaves_as_production(venue: SimServer, market_pool: 
             MarketOrderArgs(token_id=yes, amount=500, side="BUY"), order_type=OrderType.FOK
         )
 
-    # FAK: a SELL of 8 shares hits the 0.45 bid; a large BUY takes what is left and kills the rest.
+    # FAK and FOK SELLs hit the 0.45 bid; a large FAK BUY takes what is left and kills the rest.
     sold = taker.client.create_and_post_market_order(
         MarketOrderArgs(token_id=yes, amount=8, side="SELL"), order_type=OrderType.FAK
     )
     assert sold["status"] == "matched"
     assert Decimal(sold["makingAmount"]) == Decimal(8)
     assert taker.shares(yes) == Decimal(12)
+    fok_sell = taker.client.create_and_post_market_order(
+        MarketOrderArgs(token_id=yes, amount=2, side="SELL"), order_type=OrderType.FOK
+    )
+    assert fok_sell["status"] == "matched"
+    assert Decimal(fok_sell["makingAmount"]) == Decimal(2)
+    assert taker.shares(yes) == Decimal(10)
     swept = taker.client.create_and_post_market_order(
         MarketOrderArgs(token_id=yes, amount=100, side="BUY", price=0.55), order_type=OrderType.FAK
     )
@@ -247,16 +253,34 @@ def test_a_trading_session_behaves_as_production(venue: SimServer, market_pool: 
     assert taker.client.get_open_orders() == []
     assert maker.client.get_open_orders() == []
 
-    # Balances: exact pUSD accounting of the taker's three fills (fees are taker-only).
+    # Balances: exact pUSD accounting of the taker's four fills. The platform fee is
+    # shares * r * (p * (1 - p))^e in base units, floored, paid on top by a BUY taker and out of the
+    # proceeds by a SELL taker (makers pay none: fees are taker-only).
+    fd = venue.http.get(f"/clob-markets/{cid}").json()["fd"]
+
+    def fee(shares: int, price: str) -> int:
+        p = Decimal(price)
+        return int(shares * 1_000_000 * Decimal(str(fd["r"])) * (p * (1 - p)) ** fd["e"])
+
+    expected = (
+        10_000_000_000
+        - (11_000_000 + fee(20, "0.55"))
+        + (3_600_000 - fee(8, "0.45"))
+        + (900_000 - fee(2, "0.45"))
+        - (44_000_000 + fee(80, "0.55"))
+    )
     allowance = taker.client.get_balance_allowance(
         BalanceAllowanceParams(asset_type=AssetType.COLLATERAL)
     )
-    assert int(allowance["balance"]) == int(taker.pusd() * 1_000_000)
+    assert int(allowance["balance"]) == expected
+    # The maker bought 10 YES and 100 NO at 0.45 each, fee-free.
+    assert maker.pusd() == Decimal(10_000) - Decimal("4.5") - Decimal(45)
+    assert (maker.shares(yes), maker.shares(no)) == (Decimal(10), Decimal(100))
     assert allowance["allowances"]
     updated = taker.client.update_balance_allowance(
         BalanceAllowanceParams(asset_type=AssetType.CONDITIONAL, token_id=yes)
     )
-    assert Decimal(updated["balance"]) / 1_000_000 == Decimal(92)
+    assert Decimal(updated["balance"]) / 1_000_000 == Decimal(90)
 
 
 def test_batches_report_each_order_in_a_200_array(
