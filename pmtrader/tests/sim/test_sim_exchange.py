@@ -506,3 +506,25 @@ def test_makers_pay_fees_too_when_the_market_is_not_taker_only(setup: Setup) -> 
     assert trade.maker_orders[0].fee == 100_000
     assert trade.maker_orders[0].to_wire()["fee_rate_bps"] == "400"
     exchange.check()
+
+
+def test_sub_unit_rounding_never_overdraws_a_buyer_whose_balance_is_exact() -> None:
+    # A market BUY leaves the maker with a size that has sub-cent digits; a later limit BUY
+    # backed by exactly its cost pays one base unit of rounding on that fill, so the part of it
+    # that rests shrinks by a few base units instead of overdrawing the account.
+    exchange, _ = make_exchange(balance=0)
+    market = cent_market(exchange)
+    market.fees = FeeParams(Decimal(0), 1)
+    maker, sweeper, buyer = Trader(exchange, 1), Trader(exchange, 2), Trader(exchange, 3)
+    exchange.fund(maker.address, 100 * ONE)
+    exchange.fund(sweeper.address, 10 * ONE)
+    exchange.fund(buyer.address, 33 * ONE)
+    maker.buy(market.no_token, 6700, 100 * ONE)  # a YES ask at 0.33
+    sweeper.place(market_buy(market.yes_token, 10 * ONE, 3300, sweeper.address), "FAK")
+    assert sweeper.shares(market.yes_token) == 30_303_030
+    result = buyer.buy(market.yes_token, 3300, 100 * ONE)
+    assert result.making == 23_000_001  # 69.69697 x 0.33 = 23.0000001, rounded for the maker
+    (resting,) = exchange.open_orders(buyer.key)
+    assert resting.remaining == 30_303_027  # not 30.303030: three base units given up
+    assert exchange.available_pusd(buyer.address) >= 0
+    exchange.check()

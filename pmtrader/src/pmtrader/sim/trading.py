@@ -327,9 +327,11 @@ def _rest(
     if record.side is Side.BUY:
         have = self.available_pusd(record.maker_address)
         while wanted > 0 and reserve > have:
-            # Only reachable through sub-unit rounding of earlier fills: give up whole base units.
-            wanted = min(wanted - 1, have * PRICE_SCALE // record.price)
-            reserve = self._reservation(market, record.side, record.price, wanted)
+            # Only reachable through sub-unit rounding of earlier fills (or a maker fee that
+            # grew): give up just enough shares to cover the shortfall; converges in a few steps.
+            shortfall = reserve - have
+            wanted -= max(1, shortfall * PRICE_SCALE // record.price)
+            reserve = self._reservation(market, record.side, record.price, max(wanted, 0))
     if wanted <= 0:
         return
     book = self._book_of(market)
