@@ -39,6 +39,7 @@ from pmtrader.errors import (
     ConnectionFailedError,
     GeoblockedError,
     InsufficientBalanceError,
+    InvalidHeartbeatError,
     NotFoundError,
     OrderRejectedError,
     OrderStatusUnknownError,
@@ -339,6 +340,15 @@ def _message(content: bytes) -> str:
     return text[:300]
 
 
+def _field(content: bytes, key: str) -> str | None:
+    try:
+        body = json.loads(content)
+    except ValueError:
+        return None
+    value = body.get(key) if isinstance(body, dict) else None
+    return value if isinstance(value, str) else None
+
+
 _BALANCE_HINT = (
     "the funder needs more pUSD (BUY) or outcome tokens (SELL), or a larger allowance for the "
     "V2 exchanges; run client.doctor() to see what is missing, then "
@@ -397,6 +407,13 @@ def error_for(
         return NotFoundError(message, **where)  # type: ignore[arg-type]  # as above
     if status == 425 or status >= 500:
         return ServiceUnavailableError(message, **where)  # type: ignore[arg-type]  # as above
+    if status == 400 and request.path.endswith("heartbeats"):
+        expected = _field(content, "heartbeat_id")
+        return InvalidHeartbeatError(
+            message,
+            expected_id=expected,
+            **where,  # type: ignore[arg-type]  # as above
+        )
     if "not enough balance" in lower or "allowance" in lower:
         return InsufficientBalanceError(
             message,

@@ -23,6 +23,7 @@ Every error pmtrader raises on purpose derives from one root, so callers can cat
         ├── RateLimitedError           429: slow down (``retry_after`` seconds when known)
         ├── OrderRejectedError         400 on an order: Polymarket's reason, verbatim
         │   └── InsufficientBalanceError   not enough pUSD/tokens or allowance, and how to fix it
+        ├── InvalidHeartbeatError      400 on a heartbeat: stale id; ``expected_id`` is the next one
         ├── ServiceUnavailableError    425/5xx: matching engine restarting, trading disabled
         └── UnexpectedResponseError    a 200 whose body does not have the documented shape
 
@@ -43,6 +44,7 @@ __all__ = [
     "FeedDecodeError",
     "GeoblockedError",
     "InsufficientBalanceError",
+    "InvalidHeartbeatError",
     "InvalidPriceError",
     "NotFoundError",
     "OrderRejectedError",
@@ -212,6 +214,20 @@ class InsufficientBalanceError(OrderRejectedError):
 
     def __str__(self) -> str:
         return f"{super().__str__()} ({self.hint})"
+
+
+class InvalidHeartbeatError(ApiError):
+    """The venue refused a heartbeat id (stale or wrong); the deadline was not refreshed.
+
+    Attributes:
+        expected_id: The id the venue expects next (send it, or ``""`` to re-arm), if it said.
+    """
+
+    def __init__(
+        self, message: str, *, status: int, method: str, path: str, expected_id: str | None
+    ) -> None:
+        super().__init__(message, status=status, method=method, path=path)
+        self.expected_id = expected_id
 
 
 class ServiceUnavailableError(ApiError):

@@ -334,6 +334,9 @@ class Orders(SyncGroup):
 
         Args:
             heartbeat_id: ``""`` the first time, then the id the previous beat returned.
+
+        Raises:
+            InvalidHeartbeatError: The id was stale; send ``expected_id`` (or ``""``) next.
         """
         return self._run(op_heartbeat(heartbeat_id))
 

@@ -9,11 +9,11 @@ from pmtrader.testing import SimServer, new_wallet
 
 from pmtrader import (
     ApiCredentials,
-    ApiError,
     AssetType,
     AuthError,
     CheckStatus,
     ConfigError,
+    InvalidHeartbeatError,
     Settings,
     SignatureType,
 )
@@ -81,10 +81,12 @@ def test_heartbeats_chain_their_ids(api: Api) -> None:
     assert first.heartbeat_id
     second = api(lambda c: c.orders.post_heartbeat(first.heartbeat_id))
     assert second.heartbeat_id
-    with pytest.raises(ApiError) as info:
+    with pytest.raises(InvalidHeartbeatError) as info:
         api(lambda c: c.orders.post_heartbeat("not-the-id"))
     assert info.value.status == 400
     assert "Heartbeat" in info.value.message
+    assert info.value.expected_id == second.heartbeat_id  # resume the chain with it
+    assert api(lambda c: c.orders.post_heartbeat(info.value.expected_id)).heartbeat_id
 
 
 @pytest.mark.parametrize("flavour", FLAVOURS)
