@@ -8,6 +8,7 @@ instead of silently forwarding a request that was addressed elsewhere.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import uvicorn
@@ -41,6 +42,55 @@ class TargetPreservingProtocol(HttpToolsProtocol):
             literal = self.url.partition(b"?")[0]
             if literal != scope["raw_path"]:
                 scope["raw_path"] = literal
+            cycle = self.cycle
+            if cycle.scope is scope:  # the cycle uvicorn just made for this request
+                # Duck-typed: write, close and is_closing are all the cycle uses.
+                cycle.transport = HeadHoldingTransport(self.transport, self.loop)  # type: ignore[assignment]
+
+
+class HeadHoldingTransport:
+    """Holds a response's status line and headers until its first body bytes, then writes both.
+
+    uvicorn writes the head and the body of a response with two ``write`` calls, each one a
+    system call; on this machine that second call cost as much as the rest of a forwarded
+    request. The head is held at most until the end of the current event-loop step (a
+    ``call_soon`` flush), so a streamed answer whose body comes later is not delayed.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = b""  # b"": nothing written yet; None: head already out
+
+    def write(self, data: bytes) -> None:
+        """Hold the first write (the head); write it together with the next one."""
+        held = self._held
+        if held is None:
+            self._transport.write(data)
+        elif held == b"":
+            self._held = data
+            self._loop.call_soon(self.flush)
+        else:
+            self._held = None
+            self._transport.write(held + data)
+
+    def flush(self) -> None:
+        """Write a held head now (end of the loop step, or before closing)."""
+        held = self._held
+        if held:
+            self._held = None
+            self._transport.write(held)
+
+    def close(self) -> None:
+        """Flush, then close the connection."""
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        """Whether the underlying transport is closing."""
+        return self._transport.is_closing()
 
 
 def config(app: ProxyApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:
