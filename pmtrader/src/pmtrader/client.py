@@ -1,33 +1,58 @@
 """``Client`` and ``AsyncClient``: one object per venue connection, split by resource.
 
-::
+Quick start (the local exchange: ``pmtrader sim serve``; for production use
+``Settings.from_env(os.environ)`` with ``PM_PRIVATE_KEY`` and friends)::
 
-    from pmtrader import Client, Settings
+    from decimal import Decimal
+    from pmtrader import Client, InsufficientBalanceError, InvalidPriceError, Secret, Settings
 
-    with Client(Settings.from_env(os.environ)) as client:
-        book = client.books.get_order_book(token_id)
-        client.orders.create_and_post_order(token_id, "BUY", price=Decimal("0.52"), size=10)
+    settings = Settings.for_sim("http://127.0.0.1:8700", private_key=Secret(key))
+    with Client(settings) as client:
+        client.account.create_or_derive_api_key()  # L1 once; later calls use the L2 key
+        print(client.doctor())  # key, funder, API key, balance, every allowance
 
-Groups (the same on both clients; the async ones are awaited):
+        market = next(client.markets.iter_markets())
+        token = market.tokens[0].token_id
+        book = client.books.get_order_book(token, verify=True)  # hash checked
+        preview = client.orders.preview_order(token, "BUY", price=book.best_bid, size=10)
+        try:
+            client.orders.create_and_post_order(token, "BUY", price=Decimal("0.52"), size=10)
+        except InvalidPriceError as exc:  # off the tick grid: exc.nearest has valid prices
+            ...
+        except InsufficientBalanceError as exc:  # exc.hint says what is short
+            ...
+
+The async client is the same API, awaited::
+
+    async with AsyncClient(settings) as client:
+        book = await client.books.get_order_book(token)
+        async for market in client.gamma.iter_markets(closed=False):
+            ...
+
+Groups (the same on both clients):
 
 ============  ================================================================================
-``markets``   CLOB markets (paged and iterate-all), ``/clob-markets``, tick size, neg-risk, fees
+``markets``   CLOB markets (paged and iterate-all), ``/clob-markets``, tick size, neg-risk, fees,
+              rewards listings, trade events
 ``books``     books, prices, midpoints, spreads, last trades (single and batch), price history
 ``gamma``     Gamma markets and events (filters, id, slug), search, tags
 ``data``      Data API positions, trades, activity, portfolio value
-``chain``     pUSD and CTF balances and allowances over JSON-RPC
-``account``   API keys (create/derive/list/delete), balance and allowance, ban status
+``chain``     pUSD and CTF balances and pUSD allowances over JSON-RPC
+``account``   API keys (create/derive/list/delete), balance and allowance, ban status,
+              notifications
 ``orders``    build/sign/post limit and market orders, batches, cancels, open orders, trades,
               scoring, heartbeats, and :class:`~pmtrader.preview.OrderPreview`
 ============  ================================================================================
 
 Method names follow py-clob-client-v2 (``get_order_book``, ``create_and_post_order``,
 ``cancel_all`` ...) on the group where they belong, so a trader who knows the official client
-finds them; what differs is the types: ``Decimal`` in, typed models out, typed errors raised.
+finds them (``client.books.get_order_book`` for ``ClobClient.get_order_book``); there are no
+aliases, one name per call. What differs is the types: ``Decimal`` in (floats are refused for
+prices and sizes), typed pydantic models out, typed errors raised (:mod:`pmtrader.errors`).
 
 Constructors do no I/O; the HTTP connection pool opens on the first request and closes with
 :meth:`Client.close` (or the ``with`` block). Pass ``transport=`` to route requests anywhere
-(an ``httpx.MockTransport`` in a unit test, an ASGI app, a proxy).
+(an ASGI app, a counting wrapper, a proxy) and ``retry=`` to tune retries of idempotent calls.
 """
 
 from __future__ import annotations
