@@ -5,10 +5,13 @@ The core is synchronous and free of I/O except for the optional SQLite store:
 * ``matching.OrderBook``: integer price-time priority book for one token (reused by the
   backtester and the engine's dry-run gateway);
 * ``Exchange``: markets, API keys, order admission with production's error strings,
-  complementary YES/NO matching, settlement and fees, cancels, trade statuses, GTD expiry,
-  resolution, heartbeats, events for the websockets, persistence;
-* ``Catalogue``: the seeded markets; ``Flow``: seeded background traders;
-* ``ManualClock``/``ScaledClock``: sim time.
+  complementary YES/NO matching (mint/merge), settlement and fees, cancels, trade statuses
+  (MATCHED → MINED → CONFIRMED, injectable FAILED), GTD expiry, an opt-in matching delay,
+  resolution and redemption, the heartbeat dead-man switch, events for the websockets, and
+  SQLite persistence (``Exchange.open(state_dir, ...)``);
+* ``Catalogue``: the seeded markets and their history; ``Flow``: seeded background traders;
+* ``ManualClock``/``ScaledClock``: sim time;
+* ``pmtrader.sim.testkit``: helpers that build orders the way the official client does.
 
 The server (``pmtrader sim serve``) wraps ``Exchange`` in Polymarket's REST and websocket API.
 """

@@ -80,6 +80,15 @@ TICKS = (1, 10, 25, 50, 100, 1000)
 class Exchange:
     """A Polymarket-compatible exchange in memory, optionally persisted to SQLite.
 
+    Surface, by concern: markets and market data (``markets``, ``market``, ``market_by_token``,
+    ``book``, ``best_bid_ask``, ``last_trade``, ``price_history``); API keys (``create_api_key``,
+    ``derive_api_key``, ``api_key``, ``api_keys``, ``delete_api_key``); the ledger (``fund``,
+    ``set_allowance``, ``balance_allowance``, ``available_pusd``, ``positions``); orders
+    (``place``, ``cancel``, ``cancel_all``, ``cancel_market``, ``order``, ``open_orders``,
+    ``trades``); time and the operator (``advance``, ``heartbeat``, ``resolve``,
+    ``set_tick_size``, ``set_match_delay``, ``fail_trade``); events (``subscribe``).
+    Every mutating call persists its changes in one transaction before it returns.
+
     Args:
         catalogue: the markets (``Catalogue.generate(seed, start_ms)``); the exchange mutates
             their run-time fields (tick, closed, winner).
