@@ -42,6 +42,7 @@ from pmtrader.models.clob import (
     OrderType,
     Side,
     Trade,
+    parse_choice,
 )
 from pmtrader.preview import OrderPreview, preview_limit, preview_market
 from pmtrader.signing import SignedOrder, new_salt, sign_order
@@ -174,7 +175,10 @@ def op_create_order(
     neg_risk: bool | None = None,
 ) -> Op[SignedOrder]:
     """Check and sign a limit order."""
-    side, order_type = Side(side), OrderType(order_type)
+    side, order_type = (
+        parse_choice(Side, side, "side"),
+        parse_choice(OrderType, order_type, "order_type"),
+    )
     price_d, size_d = _exact(price, "price"), _exact(size, "size")
     expiry = _check_time_in_force(order_type, expiration, post_only, signing.clock())
     market = yield from op_order_market(cache, token_id, tick_size, neg_risk)
@@ -206,7 +210,10 @@ def op_create_market_order(
     neg_risk: bool | None = None,
 ) -> Op[SignedOrder]:
     """Check and sign a market order (BUY ``amount`` pUSD, SELL ``amount`` shares)."""
-    side, order_type = Side(side), OrderType(order_type)
+    side, order_type = (
+        parse_choice(Side, side, "side"),
+        parse_choice(OrderType, order_type, "order_type"),
+    )
     if order_type not in (OrderType.FOK, OrderType.FAK):
         raise ValidationError(f"a market order is FOK or FAK, not {order_type.value}")
     amount_d = _exact(amount, "amount")
@@ -244,7 +251,7 @@ def op_post_order(
     defer_exec: bool = False,
 ) -> Op[OrderResponse]:
     """``POST /order`` (L2). Never retried: a lost answer raises ``OrderStatusUnknownError``."""
-    order_type = OrderType(order_type)
+    order_type = parse_choice(OrderType, order_type, "order_type")
     _check_time_in_force(order_type, order.expiration or None, post_only, 0.0)
     payload = order.payload(
         signing.owner().key, order_type, post_only=post_only, defer_exec=defer_exec
@@ -287,7 +294,7 @@ def op_post_orders(
     owner = signing.owner().key
     payload = []
     for order, order_type in orders:
-        kind = OrderType(order_type)
+        kind = parse_choice(OrderType, order_type, "order_type")
         _check_time_in_force(kind, order.expiration or None, post_only, 0.0)
         payload.append(order.payload(owner, kind, post_only=post_only, defer_exec=defer_exec))
     response = yield Request.send(
@@ -365,7 +372,10 @@ def op_preview(
     order_type: OrderType | str,
 ) -> Op[OrderPreview]:
     """Preview a limit (``price`` + ``size``) or market (``amount``) order."""
-    side, order_type = Side(side), OrderType(order_type)
+    side, order_type = (
+        parse_choice(Side, side, "side"),
+        parse_choice(OrderType, order_type, "order_type"),
+    )
     market = yield from op_order_market(cache, token_id, None, None)
     response = yield Request.get(Service.CLOB, "/book", {"token_id": token_id})
     book = OrderBook.model_validate(response.json())

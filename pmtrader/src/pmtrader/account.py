@@ -13,7 +13,7 @@ from pmtrader._http import Authenticator, AuthLevel, Op, Request, Service
 from pmtrader._state import AsyncGroup, SyncGroup
 from pmtrader.config import ApiCredentials
 from pmtrader.errors import ApiError, UnexpectedResponseError
-from pmtrader.models.clob import ApiKeys, AssetType, BalanceAllowance, BanStatus
+from pmtrader.models.clob import ApiKeys, AssetType, BalanceAllowance, BanStatus, parse_choice
 from pmtrader.models.rewards import Notification
 
 __all__ = ["Account", "AsyncAccount"]
@@ -80,7 +80,7 @@ def op_balance_allowance(
 ) -> Op[BalanceAllowance]:
     """``GET /balance-allowance`` or ``/balance-allowance/update`` (L2)."""
     params = {
-        "asset_type": AssetType(asset_type).value,
+        "asset_type": parse_choice(AssetType, asset_type, "asset_type").value,
         "token_id": token_id,
         "signature_type": signature_type,
     }

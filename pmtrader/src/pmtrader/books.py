@@ -18,7 +18,7 @@ from typing import Any
 from pmtrader._http import Op, Request, Service
 from pmtrader._state import AsyncGroup, SyncGroup
 from pmtrader.errors import ValidationError
-from pmtrader.models.clob import LastTradePrice, OrderBook, PriceHistory, Side
+from pmtrader.models.clob import LastTradePrice, OrderBook, PriceHistory, Side, parse_choice
 
 __all__ = ["AsyncBooks", "Books"]
 
@@ -52,14 +52,19 @@ def op_books(token_ids: Sequence[str], *, verify: bool) -> Op[list[OrderBook]]:
 def op_price(token_id: str, side: Side | str) -> Op[Decimal]:
     """``GET /price``."""
     response = yield Request.get(
-        Service.CLOB, "/price", {"token_id": token_id, "side": Side(side).value}
+        Service.CLOB,
+        "/price",
+        {"token_id": token_id, "side": parse_choice(Side, side, "side").value},
     )
     return _decimal(response.json()["price"])
 
 
 def op_prices(requests: Sequence[tuple[str, Side | str]]) -> Op[dict[str, dict[Side, Decimal]]]:
     """``POST /prices``: ``{token: {side: price}}``."""
-    payload = [{"token_id": token, "side": Side(side).value} for token, side in requests]
+    payload = [
+        {"token_id": token, "side": parse_choice(Side, side, "side").value}
+        for token, side in requests
+    ]
     response = yield Request.send("POST", Service.CLOB, "/prices", payload, idempotent=True)
     out: dict[str, dict[Side, Decimal]] = {}
     for token, by_side in response.json().items():

@@ -56,6 +56,7 @@ from pmtrader.models.clob import (
     OrderType,
     Side,
     Trade,
+    parse_choice,
 )
 from pmtrader.preview import OrderPreview
 from pmtrader.signing import SignedOrder
@@ -185,7 +186,7 @@ class Orders(SyncGroup):
         defer_exec: bool = False,
     ) -> list[OrderResponse]:
         """Post up to 15 signed orders in one request; each answer says ``success`` or why not."""
-        pairs = [(order, OrderType(kind)) for order, kind in orders]
+        pairs = [(order, parse_choice(OrderType, kind, "order_type")) for order, kind in orders]
         return self._run(op_post_orders(self._signing, pairs, post_only, defer_exec))
 
     def create_and_post_order(
@@ -428,7 +429,7 @@ class AsyncOrders(AsyncGroup):
         defer_exec: bool = False,
     ) -> list[OrderResponse]:
         """See :meth:`Orders.post_orders`."""
-        pairs = [(order, OrderType(kind)) for order, kind in orders]
+        pairs = [(order, parse_choice(OrderType, kind, "order_type")) for order, kind in orders]
         return await self._run(op_post_orders(self._signing, pairs, post_only, defer_exec))
 
     async def create_and_post_order(

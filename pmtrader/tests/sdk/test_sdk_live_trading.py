@@ -179,6 +179,18 @@ def test_venue_rejections_carry_polymarkets_reason(
     assert api(lambda c: c.orders.get_open_orders()) == []
 
 
+def test_sides_and_types_are_case_insensitive_and_checked(api: Api, catalogue: Catalogue) -> None:
+    token = catalogue.first(skip=7).tokens[1].token_id
+    signed = api(
+        lambda c: c.orders.create_order(token, "buy", price="0.2", size=10, order_type="gtc")
+    )
+    assert signed.side is Side.BUY
+    with pytest.raises(ValidationError, match="side must be one of BUY, SELL; got 'hold'"):
+        api(lambda c: c.orders.create_order(token, "hold", price="0.2", size=10))
+    with pytest.raises(ValidationError, match="side"):
+        api(lambda c: c.books.get_price(token, "up"))
+
+
 def test_gtd_orders_carry_their_expiration(api: Api, catalogue: Catalogue) -> None:
     token = catalogue.first(skip=7).tokens[0].token_id
     expiry = int(time.time()) + 3600
@@ -206,6 +218,7 @@ def test_gtd_orders_carry_their_expiration(api: Api, catalogue: Catalogue) -> No
             "post_only",
         ),
         ({"price": "0.3", "size": 10, "order_type": "GTD"}, ValidationError, "expiration"),
+        ({"price": "0.3", "size": 10, "order_type": "IOC"}, ValidationError, "GTC, GTD, FOK, FAK"),
         (
             {"price": "0.3", "size": 10, "expiration": 2_000_000_000},
             ValidationError,

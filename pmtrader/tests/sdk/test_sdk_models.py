@@ -185,3 +185,8 @@ def test_rewards_pages_parse(name: str) -> None:
     markets = [RewardsMarket.model_validate(item) for item in page["data"]]
     assert markets[0].rewards_max_spread == Decimal("4.5")
     assert markets[0].rewards_config[0].rate_per_day == 25
+
+
+def test_numeric_ids_are_read_as_strings() -> None:
+    market = GammaMarket.model_validate({**load("gamma_market.json"), "id": 123456})
+    assert market.id == "123456"

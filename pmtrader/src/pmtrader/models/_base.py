@@ -16,7 +16,9 @@ class Model(BaseModel):
     tomorrow is still reachable today.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow", populate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True, extra="allow", populate_by_name=True, coerce_numbers_to_str=True
+    )
 
     def to_wire(self) -> dict[str, Any]:
         """Return the model as the venue sends it: production field names, decimal strings."""

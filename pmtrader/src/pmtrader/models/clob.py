@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
 from pmtrader.book import book_hash
-from pmtrader.errors import BookIntegrityError
+from pmtrader.errors import BookIntegrityError, ValidationError
 from pmtrader.models._base import IntStr, Model, OptDecimal, OptIntStr
 
 __all__ = [
@@ -44,7 +44,10 @@ __all__ = [
     "PricePoint",
     "Side",
     "Trade",
+    "parse_choice",
 ]
+
+E = TypeVar("E", bound=enum.StrEnum)
 
 #: The tick sizes the venue uses, as the exact strings the official builder keys on.
 TICK_SIZES: tuple[str, ...] = ("0.1", "0.01", "0.005", "0.0025", "0.001", "0.0001")
@@ -64,6 +67,21 @@ class OrderType(enum.StrEnum):
     GTD = "GTD"
     FOK = "FOK"
     FAK = "FAK"
+
+
+def parse_choice(kind: type[E], value: object, what: str) -> E:
+    """``value`` as a member of the string enum ``kind``, case-insensitively.
+
+    Raises:
+        ValidationError: ``value`` is none of the members; the message lists them.
+    """
+    if isinstance(value, kind):
+        return value
+    try:
+        return kind(str(value).upper())
+    except ValueError:
+        choices = ", ".join(member.value for member in kind)
+        raise ValidationError(f"{what} must be one of {choices}; got {value!r}") from None
 
 
 class AssetType(enum.StrEnum):

@@ -18,7 +18,11 @@ __all__ = ["Activity", "DataTrade", "PortfolioValue", "Position"]
 
 class _Data(Model):
     model_config = ConfigDict(
-        frozen=True, extra="allow", populate_by_name=True, alias_generator=to_camel
+        frozen=True,
+        extra="allow",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        coerce_numbers_to_str=True,
     )
 
 

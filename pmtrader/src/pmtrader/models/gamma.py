@@ -21,7 +21,11 @@ __all__ = ["GammaEvent", "GammaMarket", "GammaTag", "SearchResults"]
 
 class _Gamma(Model):
     model_config = ConfigDict(
-        frozen=True, extra="allow", populate_by_name=True, alias_generator=to_camel
+        frozen=True,
+        extra="allow",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        coerce_numbers_to_str=True,
     )
 
 
