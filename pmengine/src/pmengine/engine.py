@@ -115,6 +115,7 @@ class Engine:
         self.sent_before_reconcile = 0
         self.kill_ns = 0
         self.cancel_all_sent_ns = 0
+        self.started_ms = 0
         self.markets_by_token: dict[str, MarketInfo] = {
             t: m for m in config.markets for t in m.tokens
         }
@@ -243,6 +244,7 @@ class Engine:
             loop.add_signal_handler(signal.SIGTERM, self.post_nowait, Shutdown("SIGTERM"))
             loop.add_signal_handler(signal.SIGINT, self.post_nowait, Shutdown("SIGINT"))
             loop.add_signal_handler(signal.SIGUSR1, self.post_nowait, Kill("SIGUSR1"))
+        self.started_ms = self.clock()
         await self.gateway.start()
         await self.reconcile()
         self._spawn(self._timer())
@@ -491,8 +493,9 @@ class Engine:
             self.metrics.decision_to_ack.observe((time.perf_counter_ns() - ack.sent_ns) / 1e9)
         if ack.ambiguous:
             if order.state == SUBMITTED:
-                core.orders.transition(order.order_hash, UNKNOWN, now, ack.error)
+                core.orders.transition(order.order_hash, UNKNOWN, now, f"ambiguous: {ack.error}")
                 self.journal.record_order(order)
+            self.journal.record_order_event(order.order_hash, now, "ambiguous", ack.error)
             self.metrics.orders.labels("ambiguous").inc()
             self._spawn(self._resolve(order.order_hash))
             return
@@ -510,6 +513,14 @@ class Engine:
         self.journal.record_order(order)
         for fill in result.fills:
             self._book_fill(fill)
+        if result.done and order.is_working:
+            if result.fills or isinstance(self.gateway, DryRunGateway):
+                # FAK/FOK with its fills in hand: what did not fill is gone.
+                core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
+                self.journal.record_order(order)
+            else:
+                # Live: the fills come through the trade feed; ask the venue how it ended.
+                self._spawn(self._resolve(order.order_hash))
 
     def _on_update(self, upd: OrderUpdate) -> None:
         core = self.core
@@ -527,13 +538,21 @@ class Engine:
                 self.resubmits[order.order_hash] = tries + 1
                 core.orders.transition(order.order_hash, SUBMITTED, now)
                 self.journal.record_order(order)
+                self.journal.record_order_event(order.order_hash, now, "resent", "same bytes")
                 self._spawn(self._submit(signed))
             elif upd.resubmit:
                 core.mark_done(order.order_hash, REJECTED, now, "never reached the venue")
                 self.journal.record_order(order)
             return
         status = seen.status.upper()
-        if status in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED", "UNMATCHED"):
+        self.journal.record_order_event(order.order_hash, now, "venue", status)
+        if status == "MATCHED" and seen.filled < order.size:
+            # An immediate order that matched part of its size: the rest was killed. Its fills
+            # arrive through the trade feed and still count after this.
+            core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
+        elif status == "MATCHED":
+            core.mark_live(order.order_hash, now)
+        elif status in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED", "UNMATCHED"):
             core.mark_done(order.order_hash, CANCELLED, now, status.lower())
         elif status == "EXPIRED":
             core.mark_done(order.order_hash, EXPIRED, now, "expired")
@@ -652,6 +671,13 @@ class Engine:
                     log.warning("heartbeat.failed", error=str(exc))
             await asyncio.sleep(interval)
 
+    async def _sync_fills(self) -> None:
+        since = int(self.journal.get_meta("last_fill_ms", "0"))
+        start = min(since, self.started_ms) if since else self.started_ms
+        for fill in await self.gateway.trades_since(max(start - 60_000, 0)):
+            if fill.fill_id not in self.fill_ids and self.core.orders.get(fill.order_hash):
+                self._book_fill(fill, notify=False)
+
     # ---- stop -------------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
@@ -667,6 +693,8 @@ class Engine:
             try:
                 async with asyncio.timeout(self.config.shutdown_cancel_s):
                     await self.gateway.cancel_all()
+                    # Fills the trade feed has not delivered yet must not be lost on the way out.
+                    await self._sync_fills()
                 now = self.clock()
                 for order in self.core.orders.working():
                     self.core.mark_done(order.order_hash, CANCELLED, now, "shutdown")

@@ -34,6 +34,12 @@ class SignedOrder:
     price: int
     size: int
     post_only: bool = False
+    order_type: str = "GTC"
+
+    @property
+    def immediate(self) -> bool:
+        """FOK/FAK: fill now (all, or what is there) and never rest."""
+        return self.order_type in ("FOK", "FAK")
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,7 @@ class SubmitResult:
     status: str
     error: str = ""
     fills: list[VenueFill] = field(default_factory=list)
+    done: bool = False  # an immediate (FAK/FOK) order: whatever did not fill is gone
 
 
 class Gateway(Protocol):
@@ -166,7 +173,14 @@ class DryRunGateway:
             payload.encode(), digest_size=32, person=b"pmengine-dryrun"
         ).hexdigest()
         return SignedOrder(
-            "0x" + digest, payload, req.token_id, req.side, req.price, req.size, req.post_only
+            "0x" + digest,
+            payload,
+            req.token_id,
+            req.side,
+            req.price,
+            req.size,
+            req.post_only,
+            req.order_type,
         )
 
     def _mirror(self, token_id: str, taker: int) -> OrderBook | None:
@@ -222,8 +236,19 @@ class DryRunGateway:
         crosses = self._crosses(order)
         if order.post_only and crosses:
             return SubmitResult(order.order_hash, "rejected", "invalid post-only order: crosses")
+        if order.order_type == "FOK":
+            book = self._books(order.token_id)
+            mirror = self._mirror(order.token_id, order.side) if book is not None else None
+            side = Side.BUY if order.side == BUY else Side.SELL
+            shares = mirror.fillable(side, order.price, max_size=order.size)[0] if mirror else 0
+            if shares < order.size:
+                return SubmitResult(order.order_hash, "rejected", "FOK order not fully fillable")
         fills = self._take(order, order.size) if crosses else []
         filled = sum(f.size for f in fills)
+        if order.immediate:
+            if not fills:
+                return SubmitResult(order.order_hash, "rejected", "no match for immediate order")
+            return SubmitResult(order.order_hash, "matched", fills=fills, done=True)
         if filled < order.size:
             self._resting[order.order_hash] = _Resting(order, order.size - filled)
         return SubmitResult(order.order_hash, "matched" if fills else "live", fills=fills)

@@ -81,6 +81,13 @@ CREATE TABLE IF NOT EXISTS state_changes (
     state TEXT NOT NULL,
     reason TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS order_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    order_hash TEXT NOT NULL,
+    ts_ms INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS strategies (
     name TEXT PRIMARY KEY,
     status TEXT NOT NULL,
@@ -242,6 +249,25 @@ class Journal:
                 order.payload,
             ),
         )
+
+    def record_order_event(self, order_hash: str, ts_ms: int, event: str, detail: str) -> None:
+        """Append to an order's audit trail (ambiguous submits, lookups, resends)."""
+        self.db.execute(
+            "INSERT INTO order_events(order_hash, ts_ms, event, detail) VALUES(?,?,?,?)",
+            (order_hash, ts_ms, event, detail),
+        )
+
+    def order_events(self, order_hash: str | None = None) -> list[tuple[str, int, str, str]]:
+        """``(order_hash, ts_ms, event, detail)`` rows, oldest first."""
+        sql = "SELECT order_hash, ts_ms, event, detail FROM order_events"
+        args: tuple[str, ...] = ()
+        if order_hash is not None:
+            sql += " WHERE order_hash=?"
+            args = (order_hash,)
+        return [
+            (str(r[0]), int(r[1]), str(r[2]), str(r[3]))
+            for r in self.db.execute(sql + " ORDER BY id", args)
+        ]
 
     def load_orders(self, *, working_only: bool = False) -> list[Order]:
         """Orders from the journal, oldest first."""

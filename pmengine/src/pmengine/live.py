@@ -63,6 +63,7 @@ def _ms(raw: str | int | None) -> int:
 class _Sent:
     signed: PmtSignedOrder
     post_only: bool
+    order_type: OrderType
 
 
 class LiveGateway:
@@ -142,8 +143,9 @@ class LiveGateway:
         )
         creds = self.client.api_credentials
         owner = creds.key if creds is not None else ""
-        body = signed.payload(owner, OrderType.GTC, post_only=req.post_only)
-        self._sent[signed.order_hash] = _Sent(signed, req.post_only)
+        kind = OrderType(req.order_type)
+        body = signed.payload(owner, kind, post_only=req.post_only)
+        self._sent[signed.order_hash] = _Sent(signed, req.post_only, kind)
         self._mine.add(signed.order_hash)
         return SignedOrder(
             signed.order_hash,
@@ -153,6 +155,7 @@ class LiveGateway:
             req.price,
             req.size,
             req.post_only,
+            req.order_type,
         )
 
     def adopt(self, order_hash: str) -> None:
@@ -166,7 +169,7 @@ class LiveGateway:
             raise GatewayError(f"order {order.order_hash} was not signed by this process")
         try:
             resp = await self.client.orders.post_order(
-                sent.signed, OrderType.GTC, post_only=sent.post_only
+                sent.signed, sent.order_type, post_only=sent.post_only
             )
         except (pmt_errors.OrderStatusUnknownError, pmt_errors.TransportError) as exc:
             raise AmbiguousSubmitError(str(exc)) from exc
@@ -179,7 +182,9 @@ class LiveGateway:
             return SubmitResult(order.order_hash, "rejected", str(exc))
         if not resp.success:
             return SubmitResult(order.order_hash, "rejected", resp.error_msg or resp.status)
-        return SubmitResult(order.order_hash, resp.status or "live")
+        # Fills arrive through the trade poll; an immediate order never rests.
+        immediate = sent.order_type in (OrderType.FAK, OrderType.FOK)
+        return SubmitResult(order.order_hash, resp.status or "live", done=immediate)
 
     async def cancel(self, order_hashes: list[str]) -> list[str]:
         """Cancel orders by hash."""

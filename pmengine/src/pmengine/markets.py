@@ -54,6 +54,11 @@ def market_info(raw: Mapping[str, Any]) -> MarketInfo:
         min_size = amount_to_int(Decimal(str(raw.get("orderMinSize", "5"))))
         spread_cents = Decimal(str(raw.get("rewardsMaxSpread") or 0))
         rewards_min = amount_to_int(Decimal(str(raw.get("rewardsMinSize") or 0)))
+        daily = Decimal(0)
+        for program in raw.get("clobRewards") or []:
+            if isinstance(program, dict):
+                daily += Decimal(str(program.get("rewardsDailyRate") or 0))
+        daily_rate = amount_to_int(daily.quantize(Decimal("0.000001")))
     except (ValueError, ArithmeticError, json.JSONDecodeError) as exc:
         raise MarketLookupError(f"market {slug!r}: {exc}") from exc
     return MarketInfo(
@@ -68,6 +73,7 @@ def market_info(raw: Mapping[str, Any]) -> MarketInfo:
         neg_risk=bool(raw.get("negRisk", False)),
         rewards_max_spread=int(spread_cents * 100),
         rewards_min_size=rewards_min,
+        rewards_daily_rate=daily_rate,
         active=bool(raw.get("active", True)) and not bool(raw.get("closed", False)),
     )
 

@@ -276,6 +276,7 @@ class OrderRequest:
     size: int
     post_only: bool
     created_ms: int
+    order_type: str
 
     def __init__(
         self,
@@ -288,6 +289,7 @@ class OrderRequest:
         size: int,
         post_only: bool = False,
         created_ms: int = 0,
+        order_type: str = "GTC",
     ) -> None:
         self.strategy = strategy
         self.intent_id = intent_id
@@ -297,6 +299,7 @@ class OrderRequest:
         self.size = size
         self.post_only = post_only
         self.created_ms = created_ms
+        self.order_type = order_type
 
     def __repr__(self) -> str:
         return (

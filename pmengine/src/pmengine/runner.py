@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import structlog
 
 from pmengine import logs
@@ -46,7 +49,24 @@ def build_gateway(settings: Settings, core: EngineCore) -> Gateway:
 
 
 async def run_engine(settings: Settings, *, markets: list[MarketInfo] | None = None) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
+    """Run until SIGTERM/SIGINT; return the exit code.
+
+    A signal during start-up (market lookup, venue connection, reconciliation) ends the start-up
+    cleanly with exit code 0: nothing has been sent yet.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await _start_and_run(settings, markets)
+    except asyncio.CancelledError:
+        log.info("engine.stopped", during="start-up")
+        return 0
+
+
+async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -> int:
     secrets = [settings.private_key.reveal()] if settings.private_key else []
     logs.configure(settings.log_level, secrets=secrets)
     log.info(
@@ -86,6 +106,9 @@ async def run_engine(settings: Settings, *, markets: list[MarketInfo] | None = N
         ),
         feed=feed if markets else None,
     )
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.remove_signal_handler(sig)
     try:
         return await engine.run()
     finally:

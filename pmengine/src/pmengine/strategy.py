@@ -243,6 +243,7 @@ class StrategyRunner:
                         size=sig.size,
                         post_only=sig.post_only,
                         created_ms=now_ms,
+                        order_type=str(sig.order_type.value),
                     )
                 )
                 out.tags[iid] = sig.tag
