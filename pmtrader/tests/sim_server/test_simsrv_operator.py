@@ -148,3 +148,31 @@ def test_fail_trade_marks_the_settlement_failed(
     assert again.status_code == 400
     unknown = quiet_sim.http.post("/_sim/fail-trade", json={"trade_id": "nope"})
     assert unknown.status_code == 404
+
+
+def test_match_delay_answers_delayed_then_matches(
+    quiet_sim: SimServer, market_pool: MarketPool
+) -> None:
+    market = market_pool.take(max_min_size=10)
+    yes, no = (t["token_id"] for t in market["tokens"])
+    clients = []
+    for _ in range(2):
+        client = ClobClient(quiet_sim.url, chain_id=137, key=new_wallet().key.hex())
+        client.set_api_creds(client.create_or_derive_api_key())
+        clients.append(client)
+    maker, taker = clients
+    maker.create_and_post_order(OrderArgs(token_id=yes, price=0.5, size=10, side="BUY"))
+    delayed = quiet_sim.http.post(
+        "/_sim/match-delay", json={"condition_id": market["condition_id"], "delay_ms": 500}
+    )
+    assert delayed.status_code == 200
+    answer = taker.create_and_post_order(OrderArgs(token_id=no, price=0.5, size=10, side="BUY"))
+    assert answer["status"] == "delayed"
+    assert answer["tradeIDs"] == []
+    deadline = time.monotonic() + 10
+    while not taker.get_trades() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (trade,) = taker.get_trades()
+    assert (trade["size"], trade["price"]) == ("10", "0.5")
+    bad = quiet_sim.http.post("/_sim/match-delay", json={"condition_id": "0x1", "delay_ms": 1})
+    assert bad.status_code == 404

@@ -165,6 +165,18 @@ def flow(
     _show(_call(url, "/_sim/flow", {"paused": action == "pause"}))
 
 
+@app.command("match-delay")
+def match_delay(
+    condition_id: Annotated[str, typer.Argument(help="The market's condition id (0x...).")],
+    delay_ms: Annotated[
+        int, typer.Argument(help="Milliseconds to hold marketable orders; 0 = off.")
+    ],
+    url: UrlOption = _DEFAULT_URL,
+) -> None:
+    """Delay matching on a market: marketable orders answer 'delayed' and match later."""
+    _show(_call(url, "/_sim/match-delay", {"condition_id": condition_id, "delay_ms": delay_ms}))
+
+
 @app.command("fail-trade")
 def fail_trade(
     trade_id: Annotated[str, typer.Argument(help="A trade id from /data/trades.")],

@@ -12,6 +12,7 @@ All take and return JSON; errors are ``{"error": "<what was wrong and what to do
 ``POST /_sim/fault``        fault settings (see ``pmtrader.sim.faults``)
 ``POST /_sim/fail-trade``   ``{"trade_id"}``: make a trade's settlement FAILED
 ``POST /_sim/allowance``    ``{"address", "asset_type", "spender", "amount"}`` (base units)
+``POST /_sim/match-delay``  ``{"condition_id", "delay_ms"}``: answer ``delayed``, match later
 ``GET  /_sim/state``        seed, sim time, flow, faults and the funder table
 ==========================  ================================================================
 """
@@ -87,6 +88,7 @@ class OperatorRoutes:
             Route("/_sim/fault", self.fault, methods=["POST"]),
             Route("/_sim/fail-trade", self.fail_trade, methods=["POST"]),
             Route("/_sim/allowance", self.allowance, methods=["POST"]),
+            Route("/_sim/match-delay", self.match_delay, methods=["POST"]),
             Route("/_sim/state", self.state, methods=["GET"]),
         ]
 
@@ -185,6 +187,18 @@ class OperatorRoutes:
             raise HttpError(400, "amount must be a whole number of base units (string or integer)")
         self.exchange.set_allowance(address, asset_type, spender, int(amount))
         return ok({"address": address, "asset_type": asset_type, "spender": spender})
+
+    async def match_delay(self, request: Request) -> Response:
+        """Delay matching of marketable orders on one market (0 turns it off)."""
+        body = await self._body(request)
+        condition_id = _field(body, "condition_id", '{"condition_id": "0x...", "delay_ms": 3000}')
+        delay = body.get("delay_ms")
+        if isinstance(delay, bool) or not isinstance(delay, int) or delay < 0:
+            raise HttpError(400, "delay_ms must be a whole number of milliseconds >= 0")
+        if self.exchange.market(condition_id) is None:
+            raise HttpError(404, f"market not found: {condition_id}")
+        self.exchange.set_match_delay(condition_id, delay)
+        return ok({"condition_id": condition_id, "delay_ms": delay})
 
     async def state(self, request: Request) -> Response:
         """A summary of the server's state."""
