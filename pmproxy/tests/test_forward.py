@@ -297,3 +297,18 @@ def test_other_paths_are_not_forwarded(
     upstream.clear()
     assert raw_request(proxy.port, target).status == 404
     assert upstream.hits == 0
+
+
+def test_a_market_websocket_to_a_dead_upstream_is_refused_at_the_handshake(
+    start_proxy: Any, make_settings: Any
+) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    server = start_proxy(make_settings(ws_url=f"ws://127.0.0.1:{dead_port()}/ws"))
+    with (
+        pytest.raises(InvalidStatus) as refused,
+        connect(f"ws://127.0.0.1:{server.port}/ws/market"),
+    ):
+        pass
+    assert refused.value.response.status_code == 403
