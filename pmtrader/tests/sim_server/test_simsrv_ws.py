@@ -208,3 +208,25 @@ def test_dynamic_subscribe_and_unsubscribe(venue: SimServer, market_pool: Market
         changes = [f for f in _frames(ws, 1.0) if f["event_type"] == "price_change"]
         assets = {c["asset_id"] for f in changes for c in f["price_changes"]}
         assert assets == {second}
+
+
+def test_best_bid_ask_only_with_the_custom_feature(
+    venue: SimServer, market_pool: MarketPool
+) -> None:
+    yes = market_pool.take(max_min_size=10)["tokens"][0]["token_id"]
+    trader = _trader(venue)
+    with (
+        connect(venue.ws_url + "/market") as custom,
+        connect(venue.ws_url + "/market") as plain,
+    ):
+        custom.send(
+            json.dumps({"assets_ids": [yes], "type": "market", "custom_feature_enabled": True})
+        )
+        plain.send(json.dumps({"assets_ids": [yes], "type": "market"}))
+        _frames(custom, 0.5)
+        _frames(plain, 0.5)
+        trader.create_and_post_order(OrderArgs(token_id=yes, price=0.33, size=10, side="BUY"))
+        seen = _wait_for(custom, lambda f: f.get("event_type") == "best_bid_ask")
+        top = next(f for f in seen if f.get("event_type") == "best_bid_ask")
+        assert (top["asset_id"], top["best_bid"], top["best_ask"]) == (yes, "0.33", "0")
+        assert all(f.get("event_type") != "best_bid_ask" for f in _frames(plain, 0.7))
