@@ -92,3 +92,23 @@ def test_delayed_orders_survive_a_restart(tmp_path: Path) -> None:
     assert trade.taker_order_id == order_id
     again.check()
     again.close()
+
+
+def test_resolution_cancels_delayed_orders_and_releases_their_shares() -> None:
+    exchange, _ = make_exchange()
+    market = next(m for m in exchange.markets() if m.tick == 100 and not m.neg_risk)
+    a, b, seller = Trader(exchange, 1), Trader(exchange, 2), Trader(exchange, 3)
+    a.buy(market.yes_token, 5000, 10 * ONE)
+    seller.buy(market.no_token, 5000, 10 * ONE)  # seller now holds 10 NO
+    b.buy(market.no_token, 4000, 10 * ONE)  # a resting YES ask at 0.60
+    exchange.set_match_delay(market.condition_id, 3_000)
+    # selling NO at 0.30 is a YES bid at 0.70: it meets b's NO bid at 0.40, so it is delayed
+    delayed = seller.sell(market.no_token, 3000, 10 * ONE)
+    assert delayed.status == "delayed"
+    assert exchange.available_tokens(seller.address, market.no_token) == 0
+    exchange.resolve(market.condition_id, market.yes_token)
+    record = exchange.order(delayed.order_id)
+    assert record is not None
+    assert record.status == "CANCELED_MARKET_RESOLVED"
+    assert exchange.open_orders(seller.key) == []
+    exchange.check()

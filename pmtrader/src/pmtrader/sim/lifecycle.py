@@ -167,12 +167,26 @@ def resolve(self: Exchange, condition_id: str, winning_token_id: str) -> None:
     if market.closed:
         raise SimError(f"market {condition_id} is already resolved")
     now = self._clock.now_ms()
+    _resolve_one(self, market, winning_token_id, now)
+    if market.neg_risk and winning_token_id == market.yes_token:
+        for sibling in self.catalogue.event_of(market).markets:
+            if not sibling.closed:
+                _resolve_one(self, sibling, sibling.no_token, now)
+    self._flush()  # the whole event resolves in one transaction
+
+
+def _resolve_one(self: Exchange, market: Market, winning_token_id: str, now: int) -> None:
     book = self._book_of(market)
     touched = set()
     top_before = (book.best_bid(), book.best_ask())
     for order in book.orders():
         touched.add((order.side, order.price))
         self._close_order(self._orders[order.order_id], "CANCELED_MARKET_RESOLVED", now)
+    waiting = [oid for _, oid in self._delayed if self._orders.get(oid) is not None]
+    for order_id in waiting:
+        record = self._orders[order_id]
+        if record.market == market.condition_id and record.status == "DELAYED":
+            self._close_order(record, "CANCELED_MARKET_RESOLVED", now)
     self._level_events(market, touched, now)
     self._top_events(market, top_before, now)
     market.closed = True
@@ -189,11 +203,6 @@ def resolve(self: Exchange, condition_id: str, winning_token_id: str) -> None:
             self.ledger.move_pusd(address, payout)
             self.ledger.record_sell(address, token, shares, payout)
     self._resolved_event(market, winning_token_id, now)
-    if market.neg_risk and winning_token_id == market.yes_token:
-        for sibling in self.catalogue.event_of(market).markets:
-            if not sibling.closed:
-                self.resolve(sibling.condition_id, sibling.no_token)
-    self._flush()
 
 
 def set_tick_size(self: Exchange, token_id: str, tick: int) -> None:
