@@ -116,3 +116,34 @@ def test_in_dry_run_the_client_trades_against_nothing(venue: SimServer) -> None:
         assert client.get_open_orders(OpenOrderParams(asset_id=yes)) == []  # never sent
         assert {"price": "0.07", "size": "30"} not in client.get_order_book(yes)["bids"]
         assert client.cancel_all() == {"canceled": [], "not_canceled": {}}
+
+
+def test_pmtraders_sdk_trades_through_the_proxy_with_pmproxy_url(
+    proxy: ProxyServer, venue: SimServer
+) -> None:
+    from decimal import Decimal
+
+    from pmtrader.config import Settings as SdkSettings
+
+    from pmtrader import Client
+
+    wallet = new_wallet()
+    sdk = SdkSettings.from_env(
+        {
+            "PMT_ENV": "sim",
+            "PMT_SIM_URL": venue.url,
+            "PMPROXY_URL": proxy.url,
+            "PM_PRIVATE_KEY": wallet.key.hex(),
+        }
+    )
+    assert sdk.clob_url == proxy.url + "/clob"
+    with Client(sdk) as client:
+        client.account.create_or_derive_api_key()
+        market = _market(ClobClient(proxy.url + "/clob", chain_id=137))
+        yes = market["tokens"][0]["token_id"]
+        placed = client.orders.create_and_post_order(
+            yes, "BUY", price=Decimal("0.06"), size=Decimal(15)
+        )
+        assert placed.status == "live"
+        assert [o.id for o in client.orders.get_open_orders(asset_id=yes)] == [placed.order_id]
+        assert client.orders.cancel_all().canceled == [placed.order_id]
