@@ -12,7 +12,7 @@ from decimal import Decimal
 
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from pmtrader.sim import FeeParams, Market, OrderRejected, Side
 from pmtrader.sim.testkit import Trader, limit_order, make_exchange, market_buy, market_sell
 
@@ -120,6 +120,14 @@ class ExchangeMachine(RuleBasedStateMachine):
         if self.placed:
             trader, order_id = self.placed[pick % len(self.placed)]
             self.exchange.cancel(trader.key, [order_id])
+
+    @precondition(lambda self: len(self.placed) >= 12)
+    @rule(market=st.integers(0, 1), yes_wins=st.booleans())
+    def resolve(self, market: int, yes_wins: bool) -> None:
+        m = self.markets[market]
+        if not m.closed:
+            self.exchange.resolve(m.condition_id, m.yes_token if yes_wins else m.no_token)
+            assert self.exchange.ledger.pools[m.condition_id] == 0
 
     @rule(seconds=st.integers(1, 200))
     def time_passes(self, seconds: int) -> None:
