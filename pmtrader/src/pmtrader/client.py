@@ -14,7 +14,7 @@ Quick start (the local exchange: ``pmtrader sim serve``; for production use
         market = next(client.markets.iter_markets())
         token = market.tokens[0].token_id
         book = client.books.get_order_book(token, verify=True)  # hash checked
-        preview = client.orders.preview_order(token, "BUY", price=book.best_bid, size=10)
+        preview = client.orders.preview_order(token, "BUY", price=Decimal("0.52"), size=10)
         try:
             client.orders.create_and_post_order(token, "BUY", price=Decimal("0.52"), size=10)
         except InvalidPriceError as exc:  # off the tick grid: exc.nearest has valid prices
