@@ -332,3 +332,47 @@ def test_a_strategy_selecting_no_market_is_a_clear_error() -> None:
         Backtester(stream, get_strategy("rewards_maker").create())
     with pytest.raises(BacktestError, match="latency_ms"):
         BacktestConfig(latency_ms=-1).check()
+
+
+def test_gtd_orders_expire_at_their_time() -> None:
+    b = book()
+    b.book(1000, YES, 0, 4900, 90 * SH)
+    b.book(3000, YES, 0, 4900, 80 * SH)
+    b.trade(4000, YES, 1, 4800, 200 * SH)  # would fill our 0.48 bid had it not expired
+    plan: list[tuple[int, Signal]] = [
+        (0, Buy(YES, 4800, 10 * SH, order_type=OrderType.GTD, expires_ms=2500)),
+        (3000, Buy(YES, 4800, 10 * SH, order_type=OrderType.GTD, expires_ms=2000)),
+    ]
+    result, script = run(b, plan, "gtd")
+    assert script.fills == []
+    assert [sorted(seen) for seen in script.seen_orders] == [[], ["bt-1"], [], []]
+    assert [r.reason for r in result.rejections] == ["GTD order expired before it reached the book"]
+
+
+def test_resting_two_sided_quotes_earn_their_share_of_the_pool() -> None:
+    rewarded = MarketInfo(
+        "0xc3",
+        (YES, NO),
+        slug="r",
+        tick=100,
+        min_size=5 * SH,
+        rewards_max_spread=300,  # 3c band
+        rewards_min_size=50 * SH,
+        rewards_daily_rate=144 * SH,  # 0.1 pUSD a minute
+    )
+    b = EventBuilder([rewarded])
+    # The crowd sits 3c from the mid: at the edge of the band, so it scores nothing.
+    b.snapshot(0, YES, bids=[(4700, 100 * SH)], asks=[(5300, 100 * SH)])
+    b.snapshot(0, NO, bids=[(4700, 100 * SH)], asks=[(5300, 100 * SH)])
+    for minute in range(1, 11):
+        b.book(minute * 60_000, YES, 0, 4700, 100 * SH)
+    plan: list[tuple[int, Signal]] = [
+        (0, Buy(YES, 4900, 100 * SH)),  # YES bid 0.49: side one, 1c from the 0.50 mid
+        (0, Buy(NO, 4900, 100 * SH)),  # NO bid 0.49 = YES ask 0.51: side two, 1c away
+    ]
+    result, script = run(b, plan, "rewards")
+    assert script.fills == []
+    # Ten minute-samples with the whole pool's share: 10 * 144 / 1440 = 1 pUSD, exactly.
+    assert result.pnl.rewards == 1_000_000
+    assert result.cash == 1_000 * SH + 1_000_000
+    assert "two-sided allocation is unknown" in result.rewards_note

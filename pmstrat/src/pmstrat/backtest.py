@@ -22,11 +22,18 @@ at resolution are paid 1 or 0; liquidity rewards are sampled each minute from th
 and the visible book (:mod:`pmstrat.rewards`).
 
 Rows sharing a timestamp are one atomic update: the strategy is called once after all of them,
-and only if something it watches changed.
+and only if something it watches changed. Time exists only at events: a ``Watch.TIMER`` strategy
+is called at the first event at or after each period, GTD orders expire at the first event at
+or after their expiry, and the latency clock advances the same way.
+
+Known simplifications: the YES and NO books are replayed separately (the venue matches a YES
+bid against a NO bid by minting; here each token's orders meet only that token's book), and
+liquidity the strategy takes is not seen by the recorded data.
 """
 
 from __future__ import annotations
 
+import heapq
 import time
 from bisect import bisect_left, insort
 from collections import deque
@@ -58,6 +65,7 @@ from pmstrat.rewards import (
     SAMPLE_MS,
     SAMPLES_PER_DAY,
     Quote,
+    adjusted_mid_x2,
     q_min,
     quotes_score,
 )
@@ -302,6 +310,7 @@ class Backtester:
         self.rejections: list[Rejection] = []
         # (due ms, signal, order id or '', orders sent before it): applied in order.
         self.pending: deque[tuple[int, Signal, str, int]] = deque()
+        self.expiries: list[tuple[int, str]] = []  # (GTD expiry ms, order id), a heap
         self.new_fills: list[Fill] = []
         self.equity_ts: list[int] = []
         self.equity: list[int] = []
@@ -394,6 +403,8 @@ class Backtester:
                     self.now = ts
                     if pending and pending[0][0] <= ts:
                         self._due(ts)
+                    if self.expiries and self.expiries[0][0] <= ts:
+                        self._expire(ts)
                 state = by_code[code]
                 state.snapshot = None
                 if kind == BOOK:
@@ -715,6 +726,14 @@ class Backtester:
         self.orders.pop(order.order_id, None)
         self.views.pop(order.order_id, None)
 
+    def _expire(self, ts: int) -> None:
+        """Cancel GTD orders whose expiry has passed."""
+        while self.expiries and self.expiries[0][0] <= ts:
+            _, oid = heapq.heappop(self.expiries)
+            order = self.orders.get(oid)
+            if order is not None:
+                self._cancel_order(order)
+
     def _place(self, order: _Order) -> None:
         state = self.tokens.get(order.token)
         if state is None:
@@ -723,6 +742,9 @@ class Backtester:
         market = state.market
         if state.resolved:
             self._reject(order, "market resolved")
+            return
+        if order.expires_ms and order.expires_ms <= self.now:
+            self._reject(order, "GTD order expired before it reached the book")
             return
         if order.price % state.tick:
             self._reject(order, f"price {order.price} breaks tick {state.tick}")
@@ -783,6 +805,8 @@ class Backtester:
         self._materialize(state, side_i, price)
         state.book.add(order.order_id, ME, side, price, remaining)
         order.live = True
+        if order.expires_ms:
+            heapq.heappush(self.expiries, (order.expires_ms, order.order_id))
         levels = state.own_level[side_i]
         levels[price] = levels.get(price, 0) + remaining
         state.own_orders += 1
@@ -916,7 +940,7 @@ class Backtester:
                 continue
             yes = self.tokens[market.tokens[0]]
             no = self.tokens[market.tokens[1]]
-            if not (yes.own_orders or no.own_orders) or not yes.mark_x2:
+            if not (yes.own_orders or no.own_orders):
                 continue
             own: list[Quote] = []
             others: list[Quote] = []
@@ -928,7 +952,9 @@ class Backtester:
             # The venue's NO book mirrors the YES book: the YES crowd is everyone else.
             for side, index in ((Side.BUY, 0), (Side.SELL, 1)):
                 others += [Quote(True, side, p, q) for p, q in yes.target[index].items()]
-            mid_x2 = yes.mark_x2
+            mid_x2 = adjusted_mid_x2(self._visible_yes(yes, no), market.rewards_min_size)
+            if mid_x2 is None:
+                continue
             mid = mid_x2 / (2 * PRICE_SCALE)
             kw: dict[str, int] = {
                 "mid_x2": mid_x2,
@@ -943,6 +969,22 @@ class Backtester:
             self.reward_share_sum[market.condition_id] = (
                 self.reward_share_sum.get(market.condition_id, 0.0) + share
             )
+
+    def _visible_yes(self, yes: _Token, no: _Token) -> OrderBookSnapshot:
+        """The YES book as the venue shows it: crowd, our YES orders, our NO orders mirrored."""
+        bids = dict(yes.levels(0))
+        asks = dict(yes.levels(1))
+        for price, size in no.own_level[1].items():  # a NO ask at p is a YES bid at 1 - p
+            bids[PRICE_SCALE - price] = bids.get(PRICE_SCALE - price, 0) + size
+        for price, size in no.own_level[0].items():  # a NO bid at p is a YES ask at 1 - p
+            asks[PRICE_SCALE - price] = asks.get(PRICE_SCALE - price, 0) + size
+        return OrderBookSnapshot(
+            yes.token,
+            self.now,
+            tuple(sorted(bids.items(), reverse=True)),
+            tuple(sorted(asks.items())),
+            yes.tick,
+        )
 
     def _rewards_units(self) -> int:
         total = 0
