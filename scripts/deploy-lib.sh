@@ -2,7 +2,8 @@
 # Shared by the CodeDeploy hooks (install.sh, start.sh, stop.sh, validate.sh); sourced, not run.
 #
 # Layout on a host (every path below moves under $DESTDIR when it is set, for tests and
-# packaging; then no user is created, nothing is chowned and systemctl is not called):
+# packaging; then systemctl is not called, and no user is created and nothing chowned unless
+# PMT_MANAGE_USER=yes, which uses DESTDIR's own /etc/passwd):
 #
 #   /opt/pmt/releases/<service>-<version>-<hash>/   one venv per service and release
 #   /opt/pmt/pmproxy, /opt/pmt/pmengine           symlinks to the current releases

@@ -21,7 +21,8 @@
 #   PMT_PIP_ARGS       extra arguments for the installer (e.g. --no-index --find-links DIR)
 #   PMT_KEEP_RELEASES  releases kept per service (default 3)
 #   PMT_SYSTEMCTL      yes/no: call systemctl (default yes, no under DESTDIR)
-#   PMT_MANAGE_USER    yes/no: create the pmt user and chown (default yes, no under DESTDIR)
+#   PMT_MANAGE_USER    yes/no: create the pmt user and chown (default yes, no under DESTDIR;
+#                      yes under DESTDIR creates the user in DESTDIR/etc/passwd)
 set -euo pipefail
 umask 022
 
@@ -178,14 +179,30 @@ install_service() {
   prune_releases "$service" "$release"
 }
 
+# The pmt system user. Under DESTDIR (packaging, tests) it goes into DESTDIR's own
+# /etc/passwd (useradd --prefix), and ownership is then set by number from that file.
 ensure_user() {
   if [ "$PMT_MANAGE_USER" != yes ]; then
     return
   fi
-  if ! getent passwd "$PMT_USER" >/dev/null; then
+  local prefix=()
+  if [ -n "$DESTDIR" ]; then
+    [ -f "$DESTDIR/etc/passwd" ] || die "PMT_MANAGE_USER=yes under DESTDIR needs $DESTDIR/etc/passwd"
+    prefix=(--prefix "$DESTDIR")
+  fi
+  if [ -z "$(user_ids)" ]; then
     log "creating the system user $PMT_USER"
-    useradd --system --user-group --home-dir /var/lib/pmengine --no-create-home \
-      --shell /usr/sbin/nologin --comment "pmt services" "$PMT_USER"
+    useradd "${prefix[@]}" --system --user-group --home-dir /var/lib/pmengine \
+      --no-create-home --shell /usr/sbin/nologin --comment "pmt services" "$PMT_USER"
+  fi
+}
+
+# uid:gid of the pmt user, or nothing when it does not exist.
+user_ids() {
+  if [ -n "$DESTDIR" ]; then
+    awk -F: -v name="$PMT_USER" '$1 == name { print $3 ":" $4 }' "$DESTDIR/etc/passwd"
+  else
+    getent passwd "$PMT_USER" | awk -F: '{ print $3 ":" $4 }'
   fi
 }
 
@@ -194,8 +211,8 @@ ensure_dirs() {
   install -d -m 0755 "$PMT_ETC"
   install -d -m 0750 "$PMT_STATE_DIR"
   if [ "$PMT_MANAGE_USER" = yes ]; then
-    chown root:root "$PMT_OPT" "$PMT_ETC"
-    chown "$PMT_USER:$PMT_USER" "$PMT_STATE_DIR"
+    chown 0:0 "$PMT_OPT" "$PMT_ETC"
+    chown "$(user_ids)" "$PMT_STATE_DIR"
   fi
 }
 
@@ -209,7 +226,7 @@ ensure_engine_env() {
   fi
   chmod 0600 "$env_file"
   if [ "$PMT_MANAGE_USER" = yes ]; then
-    chown root:root "$env_file"
+    chown 0:0 "$env_file"
   fi
 }
 
@@ -230,7 +247,7 @@ configure_nginx() {
   local key value backup=""
   local settings=()
   if [ ! -f "$env_file" ]; then
-    log "no $env_file: the nginx site is left as it is (deploy/README.md, step 5)"
+    log "no $env_file: the nginx site is left as it is (deploy/README.md, section 3)"
     return
   fi
   while IFS='=' read -r key value || [ -n "$key" ]; do

@@ -56,7 +56,7 @@ probe_pmproxy() {
 # -shm) in the state directory that the engine then cannot open.
 probe_pmengine() {
   local command=("$PMT_OPT/pmengine/bin/pmengine" status --state-dir "$PMT_STATE_DIR" --json)
-  if [ "$PMT_MANAGE_USER" = yes ] && [ "$(id -u)" -eq 0 ]; then
+  if [ -z "$DESTDIR" ] && [ "$PMT_MANAGE_USER" = yes ] && [ "$(id -u)" -eq 0 ]; then
     command=(runuser -u "$PMT_USER" -- "${command[@]}")
   fi
   "${command[@]}" | "$PMT_OPT/pmengine/bin/python" -c 'import json, sys; json.load(sys.stdin)' >/dev/null

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -242,6 +243,81 @@ def test_a_pmproxy_release_leaves_the_engine_alone(
     stop = built.run("stop.sh", bundle=only_proxy)
     assert "would run: systemctl stop pmproxy.service" in stop.stderr
     assert "pmengine" not in stop.stderr
+
+
+def test_pip_the_hosts_installer_builds_a_working_release(
+    built: Built, repo: Path, tmp_path: Path
+) -> None:
+    # On a host there is no uv: install.sh uses the venv's own pip, from PyPI, pinned.
+    proxy_only = bundle(
+        repo,
+        tmp_path / "rev",
+        *built.wheels.glob("pmproxy-*.whl"),
+        built.bundle / "dist/constraints.txt",
+    )
+    root = tmp_path / "root"
+
+    result = built.run("install.sh", bundle=proxy_only, DESTDIR=str(root), PMT_INSTALLER="pip")
+
+    assert result.returncode == 0, result.stderr
+    assert "(pip, Python 3." in result.stderr
+    pmproxy = root / "opt/pmt/pmproxy/bin/pmproxy"
+    version = subprocess.run(
+        [str(pmproxy), "--version"], capture_output=True, text=True, check=False
+    )
+    assert version.returncode == 0, version.stderr
+    assert not (root / "opt/pmt/pmengine").exists()
+    pinned = subprocess.run(
+        [str(root / "opt/pmt/pmproxy/bin/python"), "-m", "pip", "freeze"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+
+    def normal(requirement: str) -> str:  # PEP 503 names: prometheus_client = prometheus-client
+        name, _, version = requirement.split(" ;", maxsplit=1)[0].strip().partition("==")
+        return re.sub(r"[-_.]+", "-", name.lower()) + "==" + version
+
+    constraints = {
+        normal(line)
+        for line in (proxy_only / "dist/constraints.txt").read_text().splitlines()
+        if "==" in line
+    }
+    installed = [normal(line) for line in pinned if "==" in line]
+    assert len(installed) > 20
+    for requirement in installed:
+        if not requirement.startswith("pmproxy=="):
+            assert requirement in constraints, f"{requirement} is not the locked version"
+
+
+def test_the_pmt_user_owns_the_state_dir_and_root_owns_the_env_file(
+    built: Built, repo: Path, tmp_path: Path
+) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "shadow", "gshadow"):
+        (root / "etc" / name).write_text(
+            "root:x:0:0:root:/root:/bin/bash\n" if name == "passwd" else ""
+        )
+    proxy_only = bundle(repo, tmp_path / "rev", *built.wheels.glob("pmproxy-*.whl"))
+
+    for _ in range(2):  # the second run must not add the user again
+        result = built.run(
+            "install.sh", bundle=proxy_only, DESTDIR=str(root), PMT_MANAGE_USER="yes"
+        )
+        assert result.returncode == 0, result.stderr
+
+    users = [line.split(":") for line in (root / "etc/passwd").read_text().splitlines()]
+    pmt = [entry for entry in users if entry[0] == "pmt"]
+    assert len(pmt) == 1
+    _, _, uid, gid, _, home, shell = pmt[0]
+    assert int(uid) < 1000, "a system user"
+    assert (home, shell) == ("/var/lib/pmengine", "/usr/sbin/nologin")
+    state = (root / "var/lib/pmengine").stat()
+    assert (state.st_uid, state.st_gid) == (int(uid), int(gid))
+    env_file = (root / "etc/pmt/pmengine.env").stat()
+    assert (env_file.st_uid, env_file.st_gid, stat.S_IMODE(env_file.st_mode)) == (0, 0, 0o600)
+    assert result.stderr.count("creating the system user") == 0
 
 
 def test_start_restarts_what_the_bundle_carries(built: Built) -> None:
