@@ -149,3 +149,19 @@ def test_https_upstreams_are_verified(
     refused = httpx.get(untrusted.url + "/clob/book", headers={"POLY_API_KEY": "k"})
     assert refused.status_code == 502
     assert "SSLCertVerificationError" in refused.json()["error"]
+
+
+@pytest.mark.asyncio
+async def test_an_unasked_for_second_answer_never_answers_the_next_request(
+    upstream: RecordingUpstream,
+) -> None:
+    pool = _pool(upstream.port)
+    first, _ = await pool.request(b"GET", b"/__extra", [], b"")
+    assert await first.read() == b"ok"
+    first.release()
+    second, reused = await pool.request(b"GET", b"/after", [], b"")
+    body = await second.read()
+    second.release()
+    pool.close()
+    assert reused is False
+    assert b'"target": "/after"' in body

@@ -50,9 +50,11 @@ class _Connection(asyncio.Protocol):
         "_chunks",
         "_error",
         "_headers",
+        "_interim",
         "_loop",
         "_paused",
         "_waiter",
+        "busy",
         "closed",
         "complete",
         "head_done",
@@ -70,6 +72,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
+        self.busy = False
         self.idle_since = 0.0
         self._reset()
 
@@ -82,6 +85,7 @@ class _Connection(asyncio.Protocol):
         self.head_done = False
         self.complete = False
         self.keep_alive = True
+        self._interim = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
 
@@ -92,10 +96,17 @@ class _Connection(asyncio.Protocol):
         self.transport = cast("asyncio.Transport", transport)
 
     def data_received(self, data: bytes) -> None:
+        if not self.busy:
+            # Bytes on an idle connection answer no request: the stream is out of step (a
+            # desync or a misbehaving upstream); never let them answer the next request.
+            self.close()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:
-            self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
+            self.keep_alive = False
+            if not self.complete:
+                self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
             self.close()
 
     def eof_received(self) -> bool | None:
@@ -120,11 +131,23 @@ class _Connection(asyncio.Protocol):
 
     # --- httptools callbacks ---
 
+    def on_message_begin(self) -> None:
+        if self.head_done:
+            # A second answer to one request: the stream is out of step. Raising stops the
+            # parser; the connection is closed and never reused.
+            raise UpstreamProtocolError("the upstream sent more than one answer")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
-        self.status = self.parser.get_status_code()
+        status = self.parser.get_status_code()
+        if 100 <= status < 200:
+            # An interim answer (e.g. an unasked-for 100 Continue): the real one follows.
+            self._interim = True
+            self._headers = []
+            return
+        self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         self.head_done = True
         self._wake()
@@ -138,6 +161,9 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def on_message_complete(self) -> None:
+        if self._interim:
+            self._interim = False
+            return
         self.complete = True
         self._wake()
 
@@ -311,6 +337,7 @@ class H1Pool:
     def put(self, conn: _Connection) -> None:
         """Return a finished, reusable connection (to a waiting request first)."""
         conn._reset()
+        conn.busy = False
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done():
@@ -409,6 +436,7 @@ class H1Pool:
             conn.close()
             self.forget(conn)
             raise ConnectionResetError("the pooled connection was closed")
+        conn.busy = True
         transport.write(b"".join(parts))
         try:
             while not conn.head_done:

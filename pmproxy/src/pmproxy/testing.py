@@ -139,6 +139,13 @@ class _Protocol(asyncio.Protocol):
         if b"/__cookie" in target:
             transport.write(_COOKIE_RESPONSE)
             return
+        if b"/__extra" in target:
+            # One answer, then a second nobody asked for, in the same write.
+            transport.write(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nEVIL!"
+            )
+            return
         if b"/__stream" in target:
             task = asyncio.ensure_future(self._stream(transport))
             self._owner.tasks.add(task)
@@ -200,7 +207,8 @@ class RecordingUpstream:
 
     Misbehaving paths (anywhere in the target): ``/__stall`` never answers, ``/__close``
     closes the connection, ``/__cookie`` answers with Set-Cookie and hop-by-hop headers,
-    ``/__stream`` streams five chunks, ``/__status/NNN`` answers with status NNN.
+    ``/__stream`` streams five chunks, ``/__status/NNN`` answers with status NNN, ``/__extra``
+    answers twice.
     """
 
     def __init__(
