@@ -117,6 +117,7 @@ class Feed(ABC, Generic[EventT]):
         self._task: asyncio.Task[None] | None = None
         self._ws: ClientConnection | None = None
         self._closing = False
+        self._closed = False
         self._failure: PmtraderError | None = None
         self._up = asyncio.Event()
         #: How many times the feed has connected (the first connection counts).
@@ -125,7 +126,15 @@ class Feed(ABC, Generic[EventT]):
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the connection task (idempotent); events begin to arrive shortly after."""
+        """Start the connection task (idempotent); events begin to arrive shortly after.
+
+        Raises:
+            PmtraderError: The feed was closed; create a new one instead of restarting it.
+        """
+        if self._closed:
+            raise PmtraderError(
+                "this stream was closed and its consumers told so; create a new stream"
+            )
         if self._task is None:
             self._closing = False
             self._task = asyncio.create_task(self._run(), name=f"pmtrader-feed {self._url}")
@@ -133,6 +142,7 @@ class Feed(ABC, Generic[EventT]):
     async def close(self) -> None:
         """Stop the feed, close the socket, and end every ``async for`` over it."""
         self._closing = True
+        self._closed = True
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

@@ -16,7 +16,7 @@ import pytest
 import pytest_asyncio
 from pmtrader.book import Book
 from pmtrader.config import ApiCredentials
-from pmtrader.errors import BookIntegrityError, StaleFeedError
+from pmtrader.errors import BookIntegrityError, PmtraderError, StaleFeedError
 from pmtrader.ws import Feed, backoff_delay, channel_url
 from pmtrader.ws_events import (
     BookResynced,
@@ -215,6 +215,18 @@ async def test_constructing_a_stream_does_no_io(venue: ScriptedVenue) -> None:
         "type": "market",
         "custom_feature_enabled": True,
     }
+
+
+@pytest.mark.asyncio
+async def test_closing_ends_iteration_and_a_closed_stream_cannot_restart(
+    venue: ScriptedVenue,
+) -> None:
+    stream = await fresh_stream(venue, [A])
+    await stream.close()
+    assert [event async for event in stream] == []
+    assert stream.book(A).stale
+    with pytest.raises(PmtraderError, match="create a new stream"):
+        await stream.start()
 
 
 @pytest.mark.asyncio
