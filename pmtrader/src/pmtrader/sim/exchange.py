@@ -150,7 +150,6 @@ class Exchange:
         self._deleted_keys: set[str] = set()
         self._dirty_prints: set[tuple[str, int]] = set()
         self._dirty_heartbeats: set[str] = set()
-        self._last_advance = 0
 
     # construction ------------------------------------------------------------------------------
     @classmethod

@@ -34,7 +34,6 @@ def advance(self: Exchange, now_ms: int) -> None:
     from pmtrader.sim.exchange import CONFIRM_AFTER_MS, MINE_AFTER_MS
     from pmtrader.sim.trading import run_delayed
 
-    self._last_advance = max(self._last_advance, now_ms)
     run_delayed(self, now_ms)
     while self._pending:
         trade = self._pending[0]
