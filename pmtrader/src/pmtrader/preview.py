@@ -167,8 +167,13 @@ def preview_market(
         if left <= 0 or (worst_price is not None and not _crosses(side, level_price, worst_price)):
             break
         if side is Side.BUY:
-            take = min(level_size, left / level_price)
-            left -= take * level_price
+            # Compare costs, not quotients: left / price is inexact, and a remainder of 1e-30
+            # must not turn a filled FOK into a killed one.
+            level_cost = level_size * level_price
+            if level_cost >= left:
+                take, left = left / level_price, Decimal(0)
+            else:
+                take, left = level_size, left - level_cost
         else:
             take = min(level_size, left)
             left -= take
