@@ -1,13 +1,15 @@
 """The Lambda package of pmproxy: built for each architecture, with the handler at its root.
 
-The build downloads manylinux wheels from PyPI (or takes them from uv's cache). Invoking the
-handler with API Gateway events against the local exchange is pmproxy's own test
-(``pmproxy/tests``); here the zip's layout is checked, and that the handler imports from the
-unpacked zip alone, with nothing from this environment on the path.
+The build downloads manylinux wheels from PyPI (or takes them from uv's cache). The handler's
+behaviour (raw paths, headers, refusals) is pmproxy's own test (``pmproxy/tests/test_lambda.py``);
+here the zip's layout is checked, and that the unpacked zip alone, with nothing from this
+environment on the path, answers an API Gateway v2 event by forwarding to the local exchange.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import platform
 import re
 import subprocess
@@ -17,6 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pmtrader.testing import SimServer
 
 pytestmark = pytest.mark.slow
 
@@ -94,21 +97,53 @@ def test_build_is_reproducible(package: Path, tmp_path: Path) -> None:
     assert again.read_bytes() == package.read_bytes()
 
 
-def test_handler_imports_from_the_zip_alone(builds: Callable[[str], Path], tmp_path: Path) -> None:
+_INVOKE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pmproxy.lambda_handler as h
+event = {
+    "version": "2.0", "routeKey": "$default", "rawPath": "/clob/time", "rawQueryString": "",
+    "headers": {"host": "abc.execute-api.eu-west-1.amazonaws.com"}, "isBase64Encoded": False,
+    "requestContext": {"http": {"method": "GET", "path": "/clob/time", "protocol": "HTTP/1.1",
+                                "sourceIp": "203.0.113.9", "userAgent": "test"},
+                       "stage": "$default", "requestId": "r1", "accountId": "1", "apiId": "abc",
+                       "domainName": "abc.execute-api.eu-west-1.amazonaws.com",
+                       "domainPrefix": "abc", "routeKey": "$default", "time": "", "timeEpoch": 0},
+}
+class Context:
+    function_name = "pmproxy"
+    aws_request_id = "r1"
+print(json.dumps(h.handler(event, Context()) | {"module": h.__file__}))
+"""
+
+
+def test_the_zip_alone_answers_an_api_gateway_event(
+    builds: Callable[[str], Path], tmp_path: Path, sim: SimServer
+) -> None:
     # Native code loads only on its own CPU: import the package built for this machine.
     native = {cpu: arch for arch, cpu in CPU.items()}[platform.machine()]
     package = builds(native)
     zipfile.ZipFile(package).extractall(tmp_path)
-    probe = (
-        "import sys; sys.path.insert(0, sys.argv[1]); import pmproxy.lambda_handler as h; "
-        "assert callable(h.handler); print(h.__file__)"
-    )
-    # -I -S: no user site, no site-packages, no environment: only the stdlib and the zip.
+    env = {
+        "PATH": os.environ["PATH"],
+        "PMPROXY_CLOB_URL": sim.url,
+        "PMPROXY_GAMMA_URL": sim.gamma_url,
+        "PMPROXY_DATA_URL": sim.data_url,
+        "PMPROXY_CHAIN_URL": sim.chain_url,
+        "PMPROXY_WS_URL": sim.ws_url,
+    }
+    # -I -S: no user site, no site-packages: only the stdlib and the unpacked zip.
     result = subprocess.run(
-        [sys.executable, "-I", "-S", "-c", probe, str(tmp_path)],
+        [sys.executable, "-I", "-S", "-c", _INVOKE, str(tmp_path)],
         capture_output=True,
         text=True,
+        env=env,
+        timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == str(tmp_path / "pmproxy/lambda_handler.py")
+    response = json.loads(result.stdout.strip().splitlines()[-1])
+    assert response["module"] == str(tmp_path / "pmproxy/lambda_handler.py")
+    assert response["statusCode"] == 200, response
+    body = response["body"]
+    assert body.strip().isdigit(), "the exchange's /time: seconds since the epoch"
