@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -161,40 +162,63 @@ def funded(sim_factory: Callable[..., SimServer], tmp_path: Path) -> tuple[SimSe
 
 
 @pytest.mark.slow
-def test_live_engine_places_amends_cancels_and_fills(
+def test_live_engine_trades_requotes_fills_and_obeys_the_kill_switch(
     funded: tuple[SimServer, str], tmp_path: Path
 ) -> None:
     sim, key = funded
     engine = EngineProc(sim, tmp_path, key, ["sure_bets", "rewards_maker"])
     engine.start()
+    client = _client(sim, key)
     try:
         _wait(
             lambda: (
-                (tmp_path / "journal.sqlite3").exists()
-                and any(o["state"] == "FILLED" for o in _orders(tmp_path))
+                any(o["state"] == "FILLED" for o in _orders(tmp_path))
                 and sum(
                     o["strategy"] == "rewards_maker" and o["state"] == "CANCELLED"
                     for o in _orders(tmp_path)
                 )
                 >= 1
+                and len(client.orders.get_open_orders()) >= 1
             ),
-            within=60,
-            what="fills and a requote",
+            within=90,
+            what="fills, a requote and resting quotes",
         )
+        # Kill switch from the command line: HALTED, and the venue holds nothing within 1 s.
+        killed = subprocess.run(
+            [*PMENGINE, "kill", "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        assert "HALTED" in killed.stdout
+        _wait(lambda: client.orders.get_open_orders() == [], within=5, what="cancel-all")
+        time.sleep(1.0)
+        assert client.orders.get_open_orders() == []  # and nothing new was placed
     finally:
         assert engine.stop() == 0, engine.logs[-1][-3000:]
-    orders = _orders(tmp_path)
-    by_strategy = {o["strategy"] for o in orders}
-    assert by_strategy == {"sure_bets", "rewards_maker"}
-    assert all(o["state"] in ("FILLED", "CANCELLED", "REJECTED") for o in orders)
-    # Shutdown cancelled everything; what the journal holds is what the venue holds.
-    with _client(sim, key) as client:
+    try:
+        orders = _orders(tmp_path)
+        assert {o["strategy"] for o in orders} == {"sure_bets", "rewards_maker"}
+        assert all(o["state"] in ("FILLED", "CANCELLED", "REJECTED") for o in orders)
         assert client.orders.get_open_orders() == []
+        # What the journal holds is what the venue holds.
         mine = _positions(tmp_path)
         assert mine
         assert _venue_positions(client, list(mine)) == mine
-    events = [json.loads(x)["event"] for x in engine.logs[-1].splitlines() if x.startswith("{")]
-    assert events.index("engine.reconciled") < events.index("engine.shutdown")
+    finally:
+        client.close()
+    lines = [json.loads(x) for x in engine.logs[-1].splitlines() if x.startswith("{")]
+    events = [x["event"] for x in lines]
+    assert events.index("engine.reconciled") < events.index("engine.halted")
+    halted = next(x for x in lines if x["event"] == "engine.halted")
+    assert halted["source"] == "file"
+    # From the kill file appearing to HALTED, and from HALTED to the venue's cancel-all answer.
+    kill_file_ms = (tmp_path / "KILL").stat().st_mtime * 1000
+    halted_ms = datetime.fromisoformat(halted["timestamp"]).timestamp() * 1000
+    assert halted_ms - kill_file_ms < 1000
+    cancel = next(x for x in lines if x["event"] == "engine.cancel_all")
+    assert cancel["after_kill_ms"] < 1000
+    assert cancel["cancelled"] >= 1
 
 
 @pytest.mark.slow

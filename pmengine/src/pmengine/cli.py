@@ -256,6 +256,45 @@ def resume(state_dir: StateDir = None) -> None:
     typer.echo(f"ACTIVE ({path})")
 
 
+@app.command()
+def record(
+    markets: Annotated[
+        list[str], typer.Option("--markets", help="Market slugs (repeatable or comma-separated).")
+    ],
+    out: Annotated[str, typer.Option("--out", help="Directory for the Parquet files.")],
+    env: Annotated[
+        str | None, typer.Option("--env", help="prod (default) or sim (the local exchange).")
+    ] = None,
+    rotate_minutes: Annotated[
+        int, typer.Option("--rotate-minutes", min=1, help="Start a new file this often.")
+    ] = 60,
+    duration_s: Annotated[
+        float | None, typer.Option("--duration-s", min=0.1, help="Stop after this long.")
+    ] = None,
+) -> None:
+    """Record the market channel to Parquet (pmstrat's recording format), rotated hourly."""
+    try:
+        settings = load_settings(
+            os.environ, CliOverrides(dry_run=True, markets=_split(markets), env=env)
+        )
+    except PmengineError as exc:
+        raise _fail(str(exc)) from None
+    if not settings.markets:
+        raise _fail("--markets needs at least one market slug")
+    from pmengine.runner import run_recorder
+
+    try:
+        written = asyncio.run(
+            run_recorder(
+                settings, Path(out), rotate_ms=rotate_minutes * 60_000, duration_s=duration_s
+            )
+        )
+    except PmengineError as exc:
+        raise _fail(str(exc), 1) from None
+    for path in written:
+        typer.echo(str(path))
+
+
 def main() -> None:
     """Run the ``pmengine`` command line."""
     try:

@@ -479,6 +479,8 @@ class Engine:
             log.error("order.cancel_all_failed", error=str(exc))
             return
         known = [o.order_hash for o in self.core.orders.working()]
+        after_ms = (time.perf_counter_ns() - self.kill_ns) / 1e6 if self.kill_ns else 0.0
+        log.warning("engine.cancel_all", cancelled=len(done), after_kill_ms=round(after_ms, 1))
         await self.post(CancelAck(tuple(set(done) | set(known))))
 
     # ---- venue answers ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 import structlog
 
@@ -114,3 +115,25 @@ async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -
     finally:
         journal.close()
         metrics.stop()
+
+
+async def run_recorder(
+    settings: Settings, out_dir: Path, *, rotate_ms: int, duration_s: float | None
+) -> list[Path]:
+    """``pmengine record``: the market feed into hourly Parquet files until a signal."""
+    from pmengine.recorder import Recorder, record_until_stopped
+
+    logs.configure(settings.log_level)
+    markets = await resolve_markets(settings.gamma_url, list(settings.markets))
+    recorder = Recorder(markets, out_dir, rotate_ms=rotate_ms)
+    feed = MarketFeed(settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms)
+    tokens = sorted({t for m in markets for t in m.tokens})
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        return await record_until_stopped(recorder, feed, tokens, duration_s=duration_s)
+    except asyncio.CancelledError:
+        return recorder.written
