@@ -12,8 +12,9 @@ authenticated read: the plain forwarding path, no coalescing) to the same upstre
 
 For each: throughput with 32 connections and latency with one connection, 2 s each, in three
 rounds that alternate the proxies (this machine is shared; a burst of load from elsewhere then
-hits all three alike), medians reported, loopback only. Then the final state is checked: no wrk errors or non-2xx answers, each proxy
-still relays the upstream's body, and pmproxy's own request counter matches wrk's count.
+hits all three alike), medians reported, loopback only. Then the final state is checked: no
+wrk errors or non-2xx answers, each proxy still relays the upstream's body, and pmproxy's own
+request counter matches wrk's count.
 
 Targets (issue 7): pmproxy ≥ 20 % of nginx's throughput (stretch 30 %), ≥ 8x the naive
 design, p50 at one connection ≤ 2.5x nginx's.

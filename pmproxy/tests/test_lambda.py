@@ -6,18 +6,23 @@ import asyncio
 import base64
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
+from mangum.types import LambdaContext
 from pmproxy.app import ProxyApp
 from pmproxy.testing import RecordingUpstream
 
 from pmproxy import lambda_handler
 
 
-class _Context:
+class _FakeContext:
     function_name = "pmproxy"
     aws_request_id = "req-1"
+
+
+# Mangum only carries the context into the scope; these tests never read it.
+_CTX = cast(LambdaContext, _FakeContext())
 
 
 def _event(
@@ -81,7 +86,7 @@ def test_a_v2_event_is_forwarded_with_its_raw_path_query_and_headers(
     adapter = lambda_handler.build(make_settings())
     upstream.clear()
     try:
-        result = adapter(_event("GET", "/clob/book", query="token_id=1&x=%2F"), _Context())
+        result = adapter(_event("GET", "/clob/book", query="token_id=1&x=%2F"), _CTX)
         assert result["statusCode"] == 200
         echoed = json.loads(result["body"])
         assert echoed["target"] == "/c/book?token_id=1&x=%2F"
@@ -91,7 +96,7 @@ def test_a_v2_event_is_forwarded_with_its_raw_path_query_and_headers(
         assert seen.header("x-forwarded-proto") is None
 
         order = b'{"order":{"signature":"0xab"},"owner":"k","orderType":"GTC"}'
-        result = adapter(_event("POST", "/clob/order", body=order, b64=True), _Context())
+        result = adapter(_event("POST", "/clob/order", body=order, b64=True), _CTX)
         assert result["statusCode"] == 200
         assert upstream.requests[-1].body == order
         assert upstream.requests[-1].method == "POST"
@@ -106,7 +111,7 @@ def test_encoded_traversal_in_the_raw_path_is_refused_on_lambda_too(
     upstream.clear()
     try:
         for raw in ("/clob/%2e%2e/x", "/clob/a%2Fb", "/clob/%5C%5Cevil"):
-            result = adapter(_event("GET", raw), _Context())
+            result = adapter(_event("GET", raw), _CTX)
             assert result["statusCode"] == 400, raw
             assert "error" in json.loads(result["body"])
         assert upstream.hits == 0
@@ -122,11 +127,11 @@ def test_each_event_loop_gets_its_own_upstream_session(
     adapter = lambda_handler.build(make_settings())
     second = asyncio.new_event_loop()
     try:
-        assert adapter(_event("GET", "/gamma/markets"), _Context())["statusCode"] == 200
+        assert adapter(_event("GET", "/gamma/markets"), _CTX)["statusCode"] == 200
         asyncio.set_event_loop(second)
-        assert adapter(_event("GET", "/gamma/markets"), _Context())["statusCode"] == 200
+        assert adapter(_event("GET", "/gamma/markets"), _CTX)["statusCode"] == 200
         asyncio.set_event_loop(first)
-        assert adapter(_event("GET", "/gamma/markets"), _Context())["statusCode"] == 200
+        assert adapter(_event("GET", "/gamma/markets"), _CTX)["statusCode"] == 200
         _close(adapter, second)
         _close(adapter, first)
     finally:
@@ -144,7 +149,7 @@ def test_the_handler_reads_its_settings_from_the_environment(
     monkeypatch.setenv("PMPROXY_LOG_LEVEL", "warning")
     monkeypatch.setattr(lambda_handler, "_adapter", None)
     upstream.clear()
-    result = lambda_handler.handler(_event("GET", "/data/positions", query="user=0x1"), _Context())
+    result = lambda_handler.handler(_event("GET", "/data/positions", query="user=0x1"), _CTX)
     assert result["statusCode"] == 200
     assert upstream.requests[-1].target == b"/from-env/positions?user=0x1"
     adapter = lambda_handler._adapter

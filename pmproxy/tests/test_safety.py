@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -292,13 +292,13 @@ class _InProcess:
             "client": ("127.0.0.1", 40000),
             "server": ("127.0.0.1", 8080),
         }
-        sent: list[dict[str, Any]] = []
+        sent: list[MutableMapping[str, Any]] = []
         body = [{"type": "http.request", "body": b"{}", "more_body": False}]
 
         async def receive() -> dict[str, Any]:
             return body.pop() if body else {"type": "http.disconnect"}
 
-        async def send(message: dict[str, Any]) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
 
         await self.app(scope, receive, send)
