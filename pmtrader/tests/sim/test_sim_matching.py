@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 
 import pytest
 from hypothesis import given, settings
@@ -144,3 +145,71 @@ def test_random_flow_keeps_every_invariant_and_priority(
         assert all(f.price <= price if side is Side.BUY else f.price >= price for f in fills)
         assert sum(f.size for f in fills) <= size
         book.check()
+
+
+@dataclass
+class ModelOrder:
+    order_id: str
+    side: Side
+    price: int
+    size: int
+    seq: int
+
+
+class ReferenceBook:
+    """The obvious model: every live order in one list, best price first, then arrival."""
+
+    def __init__(self) -> None:
+        self.orders: list[ModelOrder] = []
+        self.arrivals = itertools.count()
+
+    def add(self, order_id: str, side: Side, price: int, size: int) -> None:
+        self.orders.append(ModelOrder(order_id, side, price, size, next(self.arrivals)))
+
+    def cancel(self, order_id: str) -> None:
+        self.orders = [o for o in self.orders if o.order_id != order_id]
+
+    def match(self, side: Side, limit: int, max_size: int) -> list[tuple[str, int, int]]:
+        buying = side is Side.BUY
+        opposite = sorted(
+            (o for o in self.orders if o.side is not side),
+            key=lambda o: (o.price if buying else -o.price, o.seq),
+        )
+        fills = []
+        for order in opposite:
+            if max_size == 0 or (order.price > limit if buying else order.price < limit):
+                break
+            take = min(order.size, max_size)
+            fills.append((order.order_id, order.price, take))
+            order.size -= take
+            max_size -= take
+        self.orders = [o for o in self.orders if o.size != 0]
+        return fills
+
+
+@settings(max_examples=60, deadline=None)
+@given(operations)
+def test_the_book_fills_exactly_like_the_obvious_model(
+    ops: list[tuple[str, Side, int, int]],
+) -> None:
+    book, model = OrderBook(), ReferenceBook()
+    for n, (op, side, price, size) in enumerate(ops):
+        if op == "add":
+            best = book.best_ask() if side is Side.BUY else book.best_bid()
+            if best is None or (price < best if side is Side.BUY else price > best):
+                book.add(f"o{n}", "m", side, price, size)
+                model.add(f"o{n}", side, price, size)
+        elif op == "take":
+            got = [
+                (f.maker_order_id, f.price, f.size) for f in book.match(side, price, max_size=size)
+            ]
+            assert got == model.match(side, price, size)
+        else:
+            live = [o.order_id for o in book.orders()]
+            if live:
+                book.cancel(live[n % len(live)])
+                model.cancel(live[n % len(live)])
+    assert sorted((o.order_id, o.price, o.size) for o in book.orders()) == sorted(
+        (str(o[0]), o[2], o[3])
+        for o in model.orders  # type: ignore[misc]
+    )
