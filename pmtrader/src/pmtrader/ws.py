@@ -149,8 +149,7 @@ class Feed(ABC, Generic[EventT]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._on_closed()
-        with contextlib.suppress(asyncio.QueueFull):
-            self._queue.put_nowait(_CLOSED)
+        self._end()
 
     async def __aenter__(self) -> Self:
         await self.start()
@@ -254,6 +253,13 @@ class Feed(ABC, Generic[EventT]):
             failures += 1
             _log.info("ws.reconnecting", url=self._url, delay=round(delay, 3), attempt=failures)
             await asyncio.sleep(delay)
+        self._end()
+
+    def _end(self) -> None:
+        """Queue the end-of-stream marker; on a full queue it displaces the oldest unread event,
+        since a consumer that never learns the stream ended would wait forever."""
+        if self._queue.full():
+            self._queue.get_nowait()
         with contextlib.suppress(asyncio.QueueFull):
             self._queue.put_nowait(_CLOSED)
 

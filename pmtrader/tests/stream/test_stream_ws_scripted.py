@@ -230,6 +230,21 @@ async def test_closing_ends_iteration_and_a_closed_stream_cannot_restart(
 
 
 @pytest.mark.asyncio
+async def test_closing_a_stream_whose_consumer_fell_behind_still_ends_its_iteration(
+    venue: ScriptedVenue,
+) -> None:
+    stream = MarketStream(venue.url, [A, B], **(FAST | {"queue_size": 1}))
+    await stream.start()
+    async with asyncio.timeout(5):
+        # Both books fresh: the first BookResynced fills the queue, the reader waits on the second.
+        await stream.wait_fresh([A, B])
+    await stream.close()
+    async with asyncio.timeout(2):
+        leftover = [event async for event in stream]
+    assert len(leftover) <= 1
+
+
+@pytest.mark.asyncio
 async def test_the_keep_alive_is_a_text_ping(venue: ScriptedVenue) -> None:
     async with MarketStream(venue.url, [A], **FAST):
         assert await venue.hear(lambda text: text == "PING") == "PING"
