@@ -116,6 +116,8 @@ class Engine:
         self.kill_ns = 0
         self.cancel_all_sent_ns = 0
         self.started_ms = 0
+        self.stale_since_ms = 0
+        self.stale_periods: list[tuple[int, int]] = []
         self.markets_by_token: dict[str, MarketInfo] = {
             t: m for m in config.markets for t in m.tokens
         }
@@ -296,7 +298,10 @@ class Engine:
                 token, ev.bids, ev.asks, ev.ts_ms, tick=ev.tick, min_size=ev.min_size
             )
             recv = ev.recv_ns
-            self.stale = False
+            if self.stale:
+                self.stale = False
+                self.stale_periods.append((self.stale_since_ms, self.clock()))
+                log.info("feed.rebuilt", token=token)
         elif isinstance(ev, TradePrint):
             token = ev.token_id
             flags = core.on_trade(token, ev.price, ev.ts_ms)
@@ -325,6 +330,8 @@ class Engine:
             core.set_tick(ev.token_id, ev.tick)
             return
         elif isinstance(ev, FeedStale):
+            if not self.stale:
+                self.stale_since_ms = self.clock()
             self.stale = True
             for t in ev.tokens:
                 core.invalidate(t)
