@@ -210,6 +210,5 @@ def test_the_book_fills_exactly_like_the_obvious_model(
                 book.cancel(live[n % len(live)])
                 model.cancel(live[n % len(live)])
     assert sorted((o.order_id, o.price, o.size) for o in book.orders()) == sorted(
-        (str(o[0]), o[2], o[3])
-        for o in model.orders  # type: ignore[misc]
+        (o.order_id, o.price, o.size) for o in model.orders
     )
