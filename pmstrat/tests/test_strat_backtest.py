@@ -376,3 +376,18 @@ def test_resting_two_sided_quotes_earn_their_share_of_the_pool() -> None:
     assert result.pnl.rewards == 1_000_000
     assert result.cash == 1_000 * SH + 1_000_000
     assert "two-sided allocation is unknown" in result.rewards_note
+
+
+def test_a_timer_strategy_is_called_each_period_at_the_next_event() -> None:
+    calls: list[int] = []
+
+    @strategy(name="test_bt_timer", watch=Watch.TIMER, interval_ms=2_000)
+    def timer(ctx: Context) -> None:
+        calls.append(ctx.now_ms)
+
+    b = book()
+    for ts in range(1_000, 9_000, 700):
+        b.book(ts, YES, 0, 4900, (90 + ts // 700) * SH)
+    backtest(b.build(), timer.create(), BacktestConfig())
+    # Periods end at 2000, 4000, 6000, 8000; each fires at the first event at or after it.
+    assert calls == [2_400, 4_500, 6_600, 8_000]

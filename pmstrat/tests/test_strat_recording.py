@@ -72,3 +72,23 @@ def test_out_of_order_rows_are_refused(tmp_path: Path) -> None:
     pq.write_table(reversed_table.replace_schema_metadata(table.schema.metadata), path)
     with pytest.raises(DataError, match="not in time order"):
         read_parquet(path)
+
+
+def test_book_snapshots_replay_both_tokens_at_each_update() -> None:
+    from pmstrat.recording import book_snapshots
+
+    market = MarketInfo("0xc1", ("111", "222"), slug="m")
+    b = EventBuilder([market])
+    b.snapshot(1_000, "111", bids=[(4900, 10_000_000)], asks=[(5100, 5_000_000)])
+    b.snapshot(1_000, "222", bids=[(4900, 5_000_000)], asks=[(5100, 10_000_000)])
+    b.trade(1_500, "111", 0, 5100, 1_000_000)  # a trade alone changes no book
+    b.book(2_000, "111", 1, 5100, 4_000_000)
+    b.book(2_000, "111", 0, 4800, 7_000_000)
+    pairs = list(book_snapshots(b.build(), market))
+    assert [(yes.ts_ms, yes.bids, yes.asks) for yes, _ in pairs] == [
+        (1_000, ((4900, 10_000_000),), ((5100, 5_000_000),)),
+        (2_000, ((4900, 10_000_000), (4800, 7_000_000)), ((5100, 4_000_000),)),
+    ]
+    assert pairs[-1][1].asks == ((5100, 10_000_000),)
+    with pytest.raises(DataError, match="no events for market"):
+        list(book_snapshots(b.build(), MarketInfo("0xc9", ("9", "8"), slug="x")))

@@ -444,7 +444,8 @@ class Backtester:
                         state.tick = price
                     elif kind == RESOLVE:
                         self._resolve(state, price)
-                    if not state.watched:
+                    # A cleared book or a new tick is a book change; resolution wakes everyone.
+                    if not state.watched or (kind != RESOLVE and not wake_top):
                         continue
                 if state.token not in changed:
                     changed.append(state.token)
