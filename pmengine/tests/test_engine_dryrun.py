@@ -178,3 +178,23 @@ async def test_kill_file_halts_and_cancels_resting_orders_within_a_second(tmp_pa
     assert again.core.risk.state == risk.HALTED
     journal.close()
     journal2.close()
+
+
+@pytest.mark.asyncio
+async def test_resolution_pays_the_winner_into_cash_and_realizes_pnl(tmp_path: Path) -> None:
+    from pmengine.events import MarketResolved
+
+    engine, journal = make_engine(tmp_path, ScriptFeed([snapshot(5_000)]))
+    task = asyncio.create_task(engine.run(install_signals=False))
+    core = engine.core
+    await until(lambda: core.portfolio.qty("Y1") == 10 * U)
+    cash_before = core.portfolio.cash
+    await engine.post(MarketResolved(("Y1", "N1"), "Y1"))
+    await until(lambda: core.portfolio.qty("Y1") == 0)
+    # 10 shares bought at 0.50 pay 1.00 each: +10 pUSD cash, +5 pUSD realized, exactly.
+    assert core.portfolio.cash == cash_before + 10 * U
+    assert core.portfolio.realized() == 5 * U * 10_000
+    assert journal.load_portfolio().realized() == 5 * U * 10_000
+    await engine.post(Shutdown("test"))
+    assert await asyncio.wait_for(task, 5) == 0
+    journal.close()

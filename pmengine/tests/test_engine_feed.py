@@ -142,3 +142,18 @@ async def test_silent_websocket_is_detected_books_rebuilt_no_exposure_while_stal
         await engine.post(Shutdown("test"))
         assert await asyncio.wait_for(task, 10) == 0
         journal.close()
+
+
+def test_market_resolved_decodes_with_its_winner() -> None:
+    from pmengine.events import MarketResolved
+
+    frame = json.dumps(
+        {
+            "event_type": "market_resolved",
+            "market": "m",
+            "assets_ids": ["a", "b"],
+            "winning_asset_id": "b",
+            "winning_outcome": "No",
+        }
+    )
+    assert decode(frame, 0) == [MarketResolved(("a", "b"), "b")]

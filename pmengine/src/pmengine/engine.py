@@ -32,6 +32,7 @@ from pmengine.events import (
     FillEvent,
     Kill,
     LevelChange,
+    MarketResolved,
     OrderUpdate,
     Resume,
     Shutdown,
@@ -329,6 +330,9 @@ class Engine:
         elif isinstance(ev, TickSizeChange):
             core.set_tick(ev.token_id, ev.tick)
             return
+        elif isinstance(ev, MarketResolved):
+            self._on_resolved(ev)
+            return
         elif isinstance(ev, FeedStale):
             if not self.stale:
                 self.stale_since_ms = self.clock()
@@ -612,6 +616,24 @@ class Engine:
                     tag=self.tags.get(fill.order_hash, ""),
                 )
                 self._call(runner, "fill", changed=[], t0_ns=time.perf_counter_ns(), fill=event)
+
+    def _on_resolved(self, ev: MarketResolved) -> None:
+        """Settle held positions: the winner pays 1 pUSD a share into cash, losers nothing."""
+        core = self.core
+        now = self.clock()
+        for token in ev.tokens:
+            if token not in self.markets_by_token:
+                continue
+            for order in core.orders.working():
+                if order.token_id == token:
+                    core.mark_done(order.order_hash, CANCELLED, now, "market resolved")
+                    self.journal.record_order(order)
+            if core.portfolio.qty(token):
+                realized = core.portfolio.resolve(token, winner=token == ev.winner)
+                log.info(
+                    "position.resolved", token=token, winner=token == ev.winner, realized=realized
+                )
+        self.journal.save_portfolio(core.portfolio, now)
 
     # ---- timer, control, heartbeats ---------------------------------------------------------
 

@@ -57,6 +57,14 @@ class TickSizeChange:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketResolved:
+    """A market resolved: ``winner`` pays 1 pUSD a share, the other tokens nothing."""
+
+    tokens: tuple[str, ...]
+    winner: str
+
+
+@dataclass(frozen=True, slots=True)
 class FeedStale:
     """The market feed went silent or dropped: its books can no longer be trusted."""
 
@@ -139,6 +147,7 @@ Event = (
     | LevelChange
     | TradePrint
     | TickSizeChange
+    | MarketResolved
     | FeedStale
     | FillEvent
     | SubmitAck

@@ -21,7 +21,15 @@ import httpx
 import structlog
 import websockets
 
-from pmengine.events import BookSnapshot, Event, FeedStale, LevelChange, TickSizeChange, TradePrint
+from pmengine.events import (
+    BookSnapshot,
+    Event,
+    FeedStale,
+    LevelChange,
+    MarketResolved,
+    TickSizeChange,
+    TradePrint,
+)
 from pmengine.units import BUY, SELL, amount_to_int, price_to_int
 
 log = structlog.get_logger("pmengine.feed")
@@ -96,6 +104,11 @@ def decode(frame: str | bytes, recv_ns: int) -> list[Event]:
                     recv_ns,
                 )
             )
+        elif kind == "market_resolved":
+            assets = ev.get("assets_ids") or []
+            if isinstance(assets, str):
+                assets = json.loads(assets)
+            out.append(MarketResolved(tuple(str(a) for a in assets), str(ev["winning_asset_id"])))
         elif kind == "tick_size_change":
             out.append(
                 TickSizeChange(str(ev["asset_id"]), price_to_int(Decimal(str(ev["new_tick_size"]))))
