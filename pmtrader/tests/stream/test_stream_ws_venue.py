@@ -350,3 +350,43 @@ async def test_user_stream_with_a_wrong_secret_ends_with_an_auth_error(
             await asyncio.wait_for(_drain(stream), 10)
     assert "d3Jvbmc=" not in str(info.value)
     assert stream.connections == 1  # no retry loop on a refused login
+
+
+# -- a busy exchange -------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_books_track_a_busy_exchange_without_false_alarms(sim: SimServer) -> None:
+    """The shared exchange has its background traders on: every delta must agree with the
+    venue's top of book, and the books must end equal to REST."""
+    async with httpx.AsyncClient(base_url=sim.url) as http:
+        page = (await http.get("/markets")).json()["data"]
+    tokens = [token["token_id"] for market in page for token in market["tokens"]]
+    seen: list[Any] = []
+    async with MarketStream(sim.ws_url, tokens, **FAST) as stream:
+        updates = 0
+
+        def enough(event: BookUpdated) -> bool:
+            nonlocal updates
+            updates += 1
+            return updates >= 10
+
+        async with asyncio.timeout(30):
+            await _until(stream, BookUpdated, enough, seen)
+        mismatched = [t for t in tokens if not await _equals_rest(sim, stream, t)]
+    assert not [e for e in seen if isinstance(e, BookStale)]
+    assert mismatched == []
+
+
+async def _equals_rest(sim: SimServer, stream: MarketStream, token: str) -> bool:
+    """Whether the token's book equals REST, allowing the flow to move it between the reads."""
+    for _ in range(5):
+        rest = await _rest_book(sim, token)
+        book = stream.fresh_book(token)
+        if (book.levels("BUY"), book.levels("SELL")) == (
+            _levels(rest["bids"]),
+            _levels(rest["asks"]),
+        ):
+            return True
+        await asyncio.sleep(0.05)  # let the stream apply what it has received meanwhile
+    return False
