@@ -7,15 +7,17 @@ Two things live here:
   the SDK agree byte for byte with ``py-clob-client-v2``.
 * :class:`Book`, an L2 book with integer internals, built to be fast when interpreted.
 
-Units (the toolkit's, see the brief): prices are integers in 1e-4 (``PRICE_SCALE = 10_000``; a
+Units (the toolkit's): prices are integers in 1e-4 (``PRICE_SCALE = 10_000``; a
 0.01 tick is 100), sizes are integers in 1e-6 shares (``AMOUNT_SCALE = 1_000_000``). Decimal
 views exist for people; nothing here ever holds a float.
 
 Why an array and not a sorted map: every price lies on a grid of 10,001 points (0 to 1 in 1e-4
 steps), so each side keeps a list of sizes indexed by price, a ``bytearray`` saying which prices
-are occupied, and the index of the best level. Setting a level is two stores and one compare;
-only when the best level empties does the side look for the next one, and it does so with
-``bytearray.find``/``rfind``, which scan in C. Reading the top of book is an attribute load.
+are occupied (authoritative: a size entry means something only where its price is occupied, so
+a snapshot rewrites its own levels, not the grid), and the best level. Setting a level is two
+stores and one compare; only when the best level empties does the side look for the next one,
+and it does so with ``bytearray.find``/``rfind``, which scan in C. Reading the top of book is an
+attribute load.
 ``benchmarks/bench_book.py`` measures this against a ``SortedDict`` book.
 
 Invariants of :class:`Book`:
@@ -29,8 +31,9 @@ Invariants of :class:`Book`:
   the venue reports one token's levels one change at a time and a later change in the same
   event usually uncrosses it, so refusing a delta would desynchronise the book for good. A
   crossed book is never repaired by guessing which side is wrong; :attr:`Book.crossed` says so,
-  and :class:`~pmtrader.ws_market.MarketStream` checks it (and the venue's ``best_bid``/``best_ask``)
-  after each event and resynchronises from a fresh snapshot when the book is inconsistent.
+  and :class:`~pmtrader.ws_market.MarketStream` checks it (and the venue's ``best_bid`` and
+  ``best_ask``) after each event and resynchronises the token from a fresh snapshot when the
+  book is inconsistent.
   Note that a YES bid plus a NO bid above 1 is not a cross: each token has its own book.
 * ``stale`` is set by the stream when the feed can no longer be trusted (silence, disconnect,
   inconsistency) and cleared only by a fresh snapshot. Readers that trade must check it.
