@@ -1,7 +1,8 @@
 """Property test: whatever a strategy sends, the books stay consistent and money is exact.
 
 A seeded random strategy sends buys, sells and cancels around the touch (marketable or not,
-GTC, FAK, FOK, post-only) with random latency on random synthetic streams. After each run the
+GTC, FAK, FOK, post-only) with random latency on random synthetic streams, some with the rows
+of each timestamp shuffled so the data looks crossed between rows. After each run the
 matching books hold their invariants, the mirrored crowd equals the data wherever it is
 mirrored, cash rebuilds from the fills to the base unit, and positions never go negative.
 """
@@ -10,9 +11,11 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pmstrat.backtest import BacktestConfig, Backtester
+from pmstrat.recording import BOOK, EventStream
 from pmstrat.synthetic import SyntheticConfig, generate
 from pmstrat.units import PRICE_SCALE
 from pmtrader.sim.matching import Side as BookSide
@@ -58,11 +61,50 @@ def chaos(ctx: Context) -> list[Signal]:
     return out
 
 
-@settings(max_examples=12, deadline=None)
-@given(seed=st.integers(0, 10_000), latency=st.sampled_from([0, 0, 300, 2_500]))
-def test_random_strategies_keep_books_consistent_and_money_exact(seed: int, latency: int) -> None:
+def _shuffle_within_timestamps(stream: EventStream, seed: int) -> EventStream:
+    """Reorder runs of BOOK rows inside each timestamp, as a careless recorder might write them
+    (additions before removals): the book may look crossed between rows."""
+    rng = random.Random(seed)
+    ts, kind = stream.ts_ms.tolist(), stream.kind.tolist()
+    order: list[int] = []
+    run: list[int] = []
+    for i in range(len(ts)):
+        if run and (kind[i] != BOOK or ts[i] != ts[run[0]]):
+            rng.shuffle(run)
+            order += run
+            run = []
+        if kind[i] == BOOK:
+            run.append(i)
+        else:
+            order.append(i)
+    rng.shuffle(run)
+    order += run
+    index = np.array(order)
+    return EventStream(
+        markets=stream.markets,
+        tokens=stream.tokens,
+        ts_ms=stream.ts_ms[index],
+        kind=stream.kind[index],
+        token=stream.token[index],
+        side=stream.side[index],
+        price=stream.price[index],
+        size=stream.size[index],
+    )
+
+
+@settings(max_examples=16, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    latency=st.sampled_from([0, 0, 300, 2_500]),
+    shuffled=st.booleans(),
+)
+def test_random_strategies_keep_books_consistent_and_money_exact(
+    seed: int, latency: int, shuffled: bool
+) -> None:
     RNG.seed(seed)
     stream = generate(SyntheticConfig(markets=1, ticks=250, trade_rate=0.6, vol=0.1), seed=seed)
+    if shuffled:
+        stream = _shuffle_within_timestamps(stream, seed)
     config = BacktestConfig(latency_ms=latency, cash=500_000_000)
     tester = Backtester(stream, chaos.create(), config)
     end_batch = tester._end_batch
@@ -80,6 +122,7 @@ def test_random_strategies_keep_books_consistent_and_money_exact(seed: int, late
                     assert state.book.level_size(book_side, price) == crowd + own
                     checked["mirrored"] += 1
                 assert state.keys[side] == sorted(state.target[side])
+                assert all(v > 0 for v in state.target[side].values())
                 # Only levels holding a strategy order stay mirrored between events.
                 assert state.mat[side] == set(state.own_level[side])
 

@@ -501,8 +501,8 @@ class Backtester:
         keys = state.keys[side]
         old = target.get(price, 0)
         if size > old and state.own_orders and self._crosses_own(state, side, price):
-            # New liquidity crossing a resting strategy order trades with it first.
-            size -= self._take(state, side, price, size - old, ours_are_makers=True)
+            # New liquidity crossing a resting strategy order trades with what it crosses.
+            size -= self._take(state, side, price, size - old)
             old = target.get(price, 0)
         if price in state.mat[side]:
             self._mirror(state, side, price, old, size)
@@ -550,12 +550,30 @@ class Backtester:
         if price in mat:
             return
         mat.add(price)
-        size = state.target[side].get(price, 0)
-        if size:
-            self._crowd_seq += 1
-            cid = f"c{self._crowd_seq}"
-            state.book.add(cid, CROWD, _BUY if side == 0 else _SELL, price, size)
-            state.crowd[side][price] = deque((cid,))
+        target = state.target[side]
+        size = target.get(price, 0)
+        if not size:
+            return
+        book = state.book
+        book_side = _BUY if side == 0 else _SELL
+        opposite = book.best_ask() if side == 0 else book.best_bid()
+        if opposite is not None and (price >= opposite if side == 0 else price <= opposite):
+            # Data that crossed a strategy order (rows of one update in an unlucky order):
+            # the crowd's liquidity trades with it, as it would have on the venue.
+            fills = book.match(book_side, price, max_size=size)
+            size -= sum(fill.size for fill in fills)
+            self._book_fills(state, 1 - side, fills, ours_are_makers=True)
+            if size:
+                target[price] = size
+            else:
+                del target[price]
+                keys = state.keys[side]
+                del keys[bisect_left(keys, price)]
+                return
+        self._crowd_seq += 1
+        cid = f"c{self._crowd_seq}"
+        book.add(cid, CROWD, book_side, price, size)
+        state.crowd[side][price] = deque((cid,))
 
     def _dematerialize(self, state: _Token, side: int, price: int) -> None:
         """Take a level's crowd out of the matching book once no strategy order is there."""
@@ -579,10 +597,8 @@ class Backtester:
             return False
         return price >= min(own) if side == 0 else price <= max(own)
 
-    def _take(
-        self, state: _Token, taker: int, limit: int, size: int, *, ours_are_makers: bool
-    ) -> int:
-        """Match a taker through the book; return the shares the strategy made as maker.
+    def _take(self, state: _Token, taker: int, limit: int, size: int) -> int:
+        """Match crowd liquidity through the book (the strategy is the maker); return shares traded.
 
         The opposite side's crowd within ``limit`` is mirrored in first, so the fills follow
         price-time priority over crowd and strategy alike.
@@ -593,10 +609,10 @@ class Backtester:
             self._materialize(state, maker, price)
         book_side = _BUY if taker == 0 else _SELL
         fills = state.book.match(book_side, limit, max_size=size)
-        ours = self._book_fills(state, maker, fills, ours_are_makers=ours_are_makers)
+        self._book_fills(state, maker, fills, ours_are_makers=True)
         for price in reached:
             self._dematerialize(state, maker, price)
-        return ours
+        return sum(fill.size for fill in fills)
 
     def _tape(self, state: _Token, aggressor: int, price: int, size: int) -> None:
         """A trade printed on the tape: it fills strategy orders it reaches, behind the crowd."""
@@ -606,7 +622,7 @@ class Backtester:
             return
         reached = max(own) >= price if maker == 0 else min(own) <= price
         if reached:
-            self._take(state, aggressor, price, size, ours_are_makers=True)
+            self._take(state, aggressor, price, size)
 
     def _clear(self, state: _Token) -> None:
         book = state.book
