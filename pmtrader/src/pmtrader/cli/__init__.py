@@ -7,17 +7,30 @@ from typing import Annotated
 import typer
 
 from pmtrader import __version__
+from pmtrader.cli import account as _account
+from pmtrader.cli import browse as _browse
+from pmtrader.cli import scanning as _scanning
+from pmtrader.cli import session as _session
 from pmtrader.cli import sim as _sim
+from pmtrader.cli import trading as _trading
+from pmtrader.cli._common import State, set_state
 
 app = typer.Typer(
     name="pmtrader",
     help="Browse Polymarket markets, trade by hand, scan for opportunities, "
-    "and run a local exchange that speaks Polymarket's protocol.",
+    "and run a local exchange that speaks Polymarket's protocol.\n\n"
+    "Production by default; --env sim (or PMT_ENV=sim) for the local exchange. "
+    "Exit codes: 0 ok, 1 an error you can fix, 2 bad usage.",
     no_args_is_help=True,
     add_completion=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(_sim.app, name="sim")
+_browse.register(app)
+_trading.register(app)
+_account.register(app)
+_session.register(app)
+app.add_typer(_scanning.app, name="scan", rich_help_panel="Browse")
 
 
 def _print_version(value: bool) -> None:
@@ -37,8 +50,24 @@ def _root(
             help="Print the version and exit.",
         ),
     ] = False,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env", help="prod or sim (overrides PMT_ENV; sim uses PMT_SIM_URL).", metavar="ENV"
+        ),
+    ] = None,
+    proxy: Annotated[
+        str | None, typer.Option("--proxy", help="Send REST through pmproxy at this URL.")
+    ] = None,
+    json_out: Annotated[
+        bool, typer.Option("--json", help="Machine-readable output on read commands.")
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show more detail.")] = False,
 ) -> None:
     """Polymarket from the terminal."""
+    if env is not None and env.lower() not in ("prod", "sim"):
+        raise typer.BadParameter("must be prod or sim", param_hint="--env")
+    set_state(State(env=env.lower() if env else None, proxy=proxy, json=json_out, verbose=verbose))
 
 
 def main() -> None:

@@ -1,0 +1,166 @@
+"""Trading by hand: every order is previewed, confirmed, checked, and lands on the exchange once."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from pmtrader.testing import SimServer
+
+from .conftest import Cli
+
+
+def _book(sim: SimServer, token: str) -> dict[str, Any]:
+    body: dict[str, Any] = sim.http.get("/book", params={"token_id": token}).json()
+    return body
+
+
+def _bids(sim: SimServer, token: str) -> list[tuple[Decimal, Decimal]]:
+    return sorted(
+        (Decimal(lvl["price"]), Decimal(lvl["size"])) for lvl in _book(sim, token)["bids"]
+    )
+
+
+def test_buy_with_yes_rests_on_the_exchange_book_and_lists_in_orders(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    yes = market["tokens"][0]["token_id"]
+    result = cli(
+        "buy", market["market_slug"], "--outcome", "yes", "--price", "0.42", "--size", "10", "--yes"
+    )
+    assert "BUY 10 @ 0.42 Yes (GTC)" in result.stdout
+    assert "rests" in result.stdout
+    assert "Order live" in result.stdout
+    assert _bids(cli.sim, yes) == [(Decimal("0.42"), Decimal("10"))]
+    orders = cli.json("orders")
+    assert [(o["side"], o["price"], o["original_size"]) for o in orders] == [("BUY", "0.42", "10")]
+    assert orders[0]["token_id"] == yes
+
+
+def test_buy_asks_first_and_declining_sends_nothing(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    yes = market["tokens"][0]["token_id"]
+    args = ("buy", market["market_slug"], "-o", "YES", "--price", "0.3", "--size", "5")
+    declined = cli(*args, input="n\n")
+    assert "Send this order?" in declined.stderr
+    assert "Not sent." in declined.stderr
+    assert _bids(cli.sim, yes) == []
+    cli(*args, input="y\n")
+    assert _bids(cli.sim, yes) == [(Decimal("0.3"), Decimal("5"))]
+
+
+def test_dry_run_signs_and_shows_the_payload_but_sends_nothing(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    yes = market["tokens"][0]["token_id"]
+    out = cli.json(
+        "buy", market["market_slug"], "-o", "yes", "--price", "0.25", "--size", "8", "--dry-run"
+    )
+    assert out["sent"] is False
+    order = out["payload"]["order"]
+    assert (order["tokenId"], order["makerAmount"], order["takerAmount"]) == (
+        yes,
+        "2000000",
+        "8000000",
+    )
+    assert order["signature"].startswith("0x")
+    assert order["maker"] == cli.address
+    assert _bids(cli.sim, yes) == []
+    assert cli.json("orders") == []
+
+
+def test_cancel_by_id_by_market_and_all_empties_the_book(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    m1, m2 = take_market(), take_market()
+    for market, price in ((m1, "0.2"), (m1, "0.21"), (m2, "0.3"), (m2, "0.31")):
+        cli("buy", market["market_slug"], "-o", "yes", "--price", price, "--size", "5", "-y")
+    ids = [o["id"] for o in cli.json("orders") if o["price"] == "0.2"]
+    assert "Canceled 1 order(s)." in cli("cancel", ids[0]).stdout
+    assert _bids(cli.sim, m1["tokens"][0]["token_id"]) == [(Decimal("0.21"), Decimal("5"))]
+    cli("cancel", "--market", m1["market_slug"])
+    assert _bids(cli.sim, m1["tokens"][0]["token_id"]) == []
+    assert len(cli.json("orders")) == 2
+    assert cli.json("cancel", "--all")["not_canceled"] == {}
+    assert _bids(cli.sim, m2["tokens"][0]["token_id"]) == []
+    assert cli.json("orders") == []
+    assert "Say what to cancel" in cli("cancel", code=1).stderr
+
+
+def test_market_buy_fills_and_shows_in_trades_positions_and_balance(
+    cli: Cli, quiet_sim: SimServer, tmp_path: Any, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    slug = market["market_slug"]
+    maker = Cli(quiet_sim, tmp_path / "maker")
+    maker("buy", slug, "-o", "no", "--price", "0.6", "--size", "20", "-y")  # YES ask at 0.4
+    out = cli.json("buy", slug, "-o", "yes", "--amount", "4", "-y")
+    assert out["sent"] is True
+    assert out["preview"]["worst_price"] == "0.4"
+    assert out["preview"]["shares"] == "10"
+    trades = cli.json("trades")
+    assert [(t["side"], t["price"], t["size"]) for t in trades] == [("BUY", "0.4", "10")]
+    positions = cli.json("positions")
+    assert [(p["outcome"], p["size"]) for p in positions] == [("Yes", "10")]
+    assert Decimal(cli.json("balance")["balance"]) == Decimal(10_000) - Decimal(4) - Decimal(
+        out["preview"]["fee"]
+    )
+    table = cli("positions").stdout
+    assert slug[:30] in table
+    assert "P&L" in table
+    # Selling more than is held stops before anything is sent.
+    err = cli("sell", slug, "-o", "yes", "--price", "0.5", "--size", "50", "-y", code=1).stderr
+    assert "Not enough shares to sell" in err
+    assert "holds 10" in err
+
+
+def test_bad_orders_say_what_to_do_and_send_nothing(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    slug, yes = market["market_slug"], market["tokens"][0]["token_id"]
+    off_tick = cli("buy", slug, "-o", "yes", "--price", "0.425", "--size", "10", "-y", code=1)
+    assert "try 0.42 or 0.43" in off_tick.stderr
+    assert "Traceback" not in off_tick.output
+    small = cli("buy", slug, "-o", "yes", "--price", "0.4", "--size", "1", "-y", code=1)
+    assert (
+        f"minimum order size is {Decimal(str(market['minimum_order_size'])).normalize()}"
+        in small.stderr
+    )
+    broke = cli("buy", slug, "-o", "yes", "--price", "0.99", "--size", "20000", "-y", code=1)
+    assert "Not enough pUSD" in broke.stderr
+    assert f"pmtrader sim fund {cli.address}" in broke.stderr
+    wrong = cli("buy", slug, "-o", "maybe", "--price", "0.4", "--size", "10", "-y", code=1)
+    assert "choose one of: Yes, No" in wrong.stderr
+    typo = cli("buy", slug[:-3] + "xyz", "-o", "yes", "--price", "0.4", "--size", "10", code=1)
+    assert f"Did you mean: {slug}" in typo.stderr.replace("\n", "")
+    both = cli("buy", slug, "-o", "yes", "--size", "10", "--amount", "5", code=1)
+    assert "either --price and --size" in both.stderr
+    assert _bids(cli.sim, yes) == []
+    cli.env["PM_PRIVATE_KEY"] = ""
+    nokey = cli("buy", slug, "-o", "yes", "--price", "0.4", "--size", "10", "-y", code=1)
+    assert "set PM_PRIVATE_KEY" in nokey.stderr
+
+
+def test_keys_stores_credentials_0600_and_never_prints_the_secret(cli: Cli) -> None:
+    result = cli("keys")
+    path = cli.env["XDG_CONFIG_HOME"] + "/pmt/credentials-sim.json"
+    assert path in result.stdout.replace("\n", "")
+    import json
+    from pathlib import Path
+
+    stored = json.loads(Path(path).read_text())
+    entry = next(iter(stored.values()))[cli.address.lower()]
+    assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
+    assert entry["secret"] not in result.output
+    assert entry["passphrase"] not in result.output
+    assert cli("doctor").exit_code == 0
+    checks = cli.json("doctor")
+    assert checks["ok"] is True
+    assert {c["status"] for c in checks["checks"]} <= {"ok", "warn"}
