@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import sys
 import time
+import timeit
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pmstrat.backtest import BacktestConfig, backtest
@@ -159,7 +161,39 @@ def check(result: BacktestResult) -> list[str]:
     return problems
 
 
+@dataclass(frozen=True, slots=True)
+class FrozenBuy:
+    """Baseline signal: the frozen, slotted dataclass most code would write."""
+
+    token: str
+    price: int
+    size: int
+    order_type: str = "GTC"
+    post_only: bool = False
+    expires_ms: int = 0
+    urgency: int = 1
+    tag: str = ""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.price < PRICE_SCALE or self.size <= 0:
+            raise ValueError("bad order")
+
+
+def signal_cost() -> None:
+    """Nanoseconds to build one validated signal, pmstrat's ``Buy`` against a frozen dataclass."""
+    n = 200_000
+    clock = time.process_time
+    ours = min(timeit.repeat(lambda: Buy("1", 5000, SIZE), number=n, repeat=5, timer=clock))
+    base = min(timeit.repeat(lambda: FrozenBuy("1", 5000, SIZE), number=n, repeat=5, timer=clock))
+    ours_ns, base_ns = ours / n * 1e9, base / n * 1e9
+    print(
+        f"signal creation (CPU): Buy {ours_ns:.0f} ns, frozen dataclass {base_ns:.0f} ns "
+        f"({base_ns / ours_ns:.1f}x)"
+    )
+
+
 def main() -> int:
+    signal_cost()
     stream = generate(SyntheticConfig(markets=4, ticks=8_000), seed=42)
     n = len(stream)
     print(f"stream: {n:,} events, {len(stream.markets)} markets (seed 42)")
