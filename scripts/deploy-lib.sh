@@ -35,6 +35,10 @@ else
   PMT_MANAGE_USER="${PMT_MANAGE_USER:-no}"
 fi
 
+# CodeDeploy runs the hooks with the agent's environment, and /usr/sbin holds useradd,
+# runuser and flock.
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
+
 log() {
   printf 'pmt-deploy[%s]: %s\n' "$(basename "$0" .sh)" "$*" >&2
 }
@@ -72,3 +76,28 @@ installed_services() {
     fi
   done
 }
+
+# Settings for the hooks on a host: CodeDeploy passes no environment of ours, so they may live
+# in /etc/pmt/deploy.env (KEY=VALUE lines, no shell syntax; read, never sourced). A variable
+# already set in the environment wins over the file.
+PMT_DEPLOY_SETTINGS=(PMT_INSTALLER PMT_UV PMT_PYTHON PMT_PIP_ARGS PMT_KEEP_RELEASES
+  PMT_VALIDATE_TIMEOUT PMT_PMPROXY_URL PMT_REQUIRE_UPSTREAMS)
+
+load_deploy_env() {
+  local file="$PMT_ETC/deploy.env" key value
+  [ -f "$file" ] || return 0
+  while IFS='=' read -r key value || [ -n "$key" ]; do
+    case "$key" in
+      '' | '#'*) continue ;;
+    esac
+    case " ${PMT_DEPLOY_SETTINGS[*]} " in
+      *" $key "*) ;;
+      *) die "$file: unknown setting '$key' (allowed: ${PMT_DEPLOY_SETTINGS[*]})" ;;
+    esac
+    if [ -z "${!key+set}" ]; then
+      printf -v "$key" '%s' "$value"
+    fi
+  done <"$file"
+}
+
+load_deploy_env

@@ -14,8 +14,8 @@
 # the example only when missing), the units, nginx's site when /etc/pmt/nginx.env exists, and
 # systemctl daemon-reload + enable.
 #
-# Settings (environment):
-#   DESTDIR            install under this root instead of /
+# Settings (environment, or /etc/pmt/deploy.env on a host, since CodeDeploy passes none):
+#   DESTDIR            install under this root instead of / (environment only)
 #   PMT_PYTHON         interpreter for the venvs (default: python3.11, else python3 >= 3.11)
 #   PMT_INSTALLER      pip (default) or uv (faster; uses PMT_UV, default `uv` on PATH)
 #   PMT_PIP_ARGS       extra arguments for the installer (e.g. --no-index --find-links DIR)

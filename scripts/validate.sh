@@ -7,7 +7,7 @@
 #   sudo scripts/validate.sh            # every installed service
 #   sudo scripts/validate.sh pmproxy    # just these
 #
-# Settings (environment):
+# Settings (environment, or /etc/pmt/deploy.env on a host):
 #   PMT_VALIDATE_TIMEOUT   seconds to wait in all (default 90)
 #   PMT_PMPROXY_URL        where pmproxy listens (default http://127.0.0.1:8080)
 #   PMT_REQUIRE_UPSTREAMS  yes: also require every upstream reachable (status "ok", not

@@ -394,6 +394,28 @@ def test_validate_accepts_the_installed_pmproxy(
     assert "did not answer within 2s" in strict.stderr
 
 
+def test_hook_settings_come_from_etc_pmt_deploy_env(
+    built: Built, new_port: Callable[[], int]
+) -> None:
+    # CodeDeploy gives the hooks no environment of ours: a host sets them in this file.
+    settings = built.root / "etc/pmt/deploy.env"
+    settings.write_text(
+        f"# validate quickly, against a port nobody listens on\n"
+        f"PMT_VALIDATE_TIMEOUT=1\nPMT_PMPROXY_URL=http://127.0.0.1:{new_port()}\n"
+    )
+    try:
+        result = built.run("validate.sh", "pmproxy")
+        assert result.returncode != 0
+        assert "pmproxy did not answer within 1s" in result.stderr
+
+        settings.write_text("PMT_SYSTEMCTL=no\n")
+        refused = built.run("validate.sh", "pmproxy")
+        assert refused.returncode != 0
+        assert "unknown setting 'PMT_SYSTEMCTL'" in refused.stderr
+    finally:
+        settings.unlink()
+
+
 def test_validate_fails_by_its_deadline_when_nothing_answers(
     built: Built, new_port: Callable[[], int]
 ) -> None:
