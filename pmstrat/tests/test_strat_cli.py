@@ -80,6 +80,24 @@ def test_simulate_is_deterministic_under_a_seed_and_writes_a_report(tmp_path: Pa
         (["sweep", "--strategy", "spread_watcher"], "say what to sweep"),
         (["sweep", "--vary", "size", "--out", "x.txt"], "--out must end in .csv or .parquet"),
         (["scan", "--env", "staging"], "--env must be 'prod' or 'sim'"),
+        (
+            [
+                "sweep",
+                "-s",
+                "spread_watcher",
+                "-g",
+                "min_spread_ticks=2",
+                "--seeds",
+                "1",
+                "--ticks",
+                "50",
+                "--workers",
+                "1",
+                "--out",
+                "/nonexistent/dir/rows.csv",
+            ],
+            "No such file or directory (/nonexistent/dir/rows.csv)",
+        ),
     ],
 )
 def test_user_errors_are_one_line_and_exit_1(args: list[str], message: str) -> None:
@@ -187,3 +205,11 @@ def test_rewards_estimate_for_a_live_market_is_a_range(sim: SimServer) -> None:
     assert "lower bound" in out
     assert "upper bound" in out
     assert "two-sided allocation is unknown" in " ".join(out.split())
+
+
+def test_an_unreachable_venue_is_a_one_line_error() -> None:
+    env = {"PMT_ENV": "sim", "PMT_SIM_URL": "http://127.0.0.1:1", "COLUMNS": "200"}
+    code, out = invoke("scan", "--env", "sim", "--limit", "2", env=env)
+    assert code == 1
+    assert "cannot list markets" in out
+    assert "Traceback" not in out

@@ -61,7 +61,7 @@ _F = TypeVar("_F", bound=Callable[..., None])
 
 
 def _user_errors(command: _F) -> _F:
-    """Turn pmstrat's and pmtrader's own errors into one red line and exit status 1."""
+    """Turn pmstrat's and pmtrader's errors, and unusable paths, into one line and exit 1."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
@@ -71,6 +71,10 @@ def _user_errors(command: _F) -> _F:
             command(*args, **kwargs)
         except (PmstratError, PmtraderError) as exc:
             errors.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(1) from None
+        except OSError as exc:  # a path the user gave that cannot be read or written
+            where = f" ({exc.filename})" if exc.filename else ""
+            errors.print(f"[red]error:[/] {exc.strerror or exc}{where}")
             raise typer.Exit(1) from None
 
     return run  # type: ignore[return-value]  # same signature, wrapped
