@@ -92,3 +92,21 @@ def test_book_snapshots_replay_both_tokens_at_each_update() -> None:
     assert pairs[-1][1].asks == ((5100, 10_000_000),)
     with pytest.raises(DataError, match="no events for market"):
         list(book_snapshots(b.build(), MarketInfo("0xc9", ("9", "8"), slug="x")))
+
+
+def test_rows_read_back_as_typed_events() -> None:
+    from pmstrat.recording import BookClear, LevelSet, Resolution, TickChange, TradePrint
+
+    market = MarketInfo("0xc1", ("111", "222"), slug="m")
+    b = EventBuilder([market])
+    b.snapshot(1_000, "111", bids=[(4900, 10_000_000)], asks=[])
+    b.trade(1_500, "111", 0, 5100, 1_000_000)
+    b.tick(2_000, "222", 10)
+    b.resolve(3_000, "111", 10_000)
+    assert list(b.build().events()) == [
+        BookClear(1_000, "111"),
+        LevelSet(1_000, "111", 0, 4900, 10_000_000),
+        TradePrint(1_500, "111", 0, 5100, 1_000_000),
+        TickChange(2_000, "222", 10),
+        Resolution(3_000, "111", 10_000),
+    ]

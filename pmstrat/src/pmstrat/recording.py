@@ -64,6 +64,53 @@ ARROW_SCHEMA = pa.schema(
 )
 """The Arrow schema of a recording (what ``write_parquet`` writes and ``read_parquet`` checks)."""
 
+
+class LevelSet(msgspec.Struct, frozen=True, gc=False):
+    """A ``BOOK`` row: the level at ``price`` on ``side`` (0 bid, 1 ask) now holds ``size``."""
+
+    ts_ms: int
+    token: str
+    side: int
+    price: int
+    size: int
+
+
+class TradePrint(msgspec.Struct, frozen=True, gc=False):
+    """A ``TRADE`` row: ``size`` shares traded at ``price``; ``side`` is the aggressor's."""
+
+    ts_ms: int
+    token: str
+    side: int
+    price: int
+    size: int
+
+
+class BookClear(msgspec.Struct, frozen=True, gc=False):
+    """A ``CLEAR`` row: the token's book is empty (a snapshot's levels follow)."""
+
+    ts_ms: int
+    token: str
+
+
+class TickChange(msgspec.Struct, frozen=True, gc=False):
+    """A ``TICK`` row: the token's tick is now ``tick`` (1e-4 units)."""
+
+    ts_ms: int
+    token: str
+    tick: int
+
+
+class Resolution(msgspec.Struct, frozen=True, gc=False):
+    """A ``RESOLVE`` row: each share of the token pays ``payout`` (1e-4 units: 10_000 or 0)."""
+
+    ts_ms: int
+    token: str
+    payout: int
+
+
+MarketEvent = LevelSet | TradePrint | BookClear | TickChange | Resolution
+"""One recording row as a typed value (:meth:`EventStream.events`)."""
+
 I64 = npt.NDArray[np.int64]
 I32 = npt.NDArray[np.int32]
 I16 = npt.NDArray[np.int16]
@@ -135,6 +182,31 @@ class EventStream:
     def end_ms(self) -> int:
         """Timestamp of the last event (0 for an empty stream)."""
         return int(self.ts_ms[-1]) if len(self) else 0
+
+    def events(self) -> Iterator[MarketEvent]:
+        """Yield every row as a typed event (for people and tools; replays use the columns)."""
+        tokens = self.tokens
+        rows = zip(
+            self.ts_ms.tolist(),
+            self.kind.tolist(),
+            self.token.tolist(),
+            self.side.tolist(),
+            self.price.tolist(),
+            self.size.tolist(),
+            strict=True,
+        )
+        for ts, kind, code, side, price, size in rows:
+            token = tokens[code]
+            if kind == BOOK:
+                yield LevelSet(ts, token, side, price, size)
+            elif kind == TRADE:
+                yield TradePrint(ts, token, side, price, size)
+            elif kind == CLEAR:
+                yield BookClear(ts, token)
+            elif kind == TICK:
+                yield TickChange(ts, token, price)
+            else:
+                yield Resolution(ts, token, price)
 
     def head(self, n: int) -> EventStream:
         """The first ``n`` events (views, no copy)."""
