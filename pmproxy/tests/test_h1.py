@@ -39,7 +39,7 @@ async def test_connections_are_reused_and_bodies_arrive_whole(upstream: Recordin
         assert b'"body": "body-' in await response.read()
         response.release()
         reused.append(was_reused)
-    pool.close()
+    await pool.aclose()
     assert reused == [False, True, True, True, True]
 
 
@@ -50,7 +50,7 @@ async def test_a_chunked_answer_streams_in_pieces(upstream: RecordingUpstream) -
     assert response.complete is False
     pieces = [chunk async for chunk in response.chunks()]
     response.release()
-    pool.close()
+    await pool.aclose()
     assert b"".join(pieces) == b"chunk-0;chunk-1;chunk-2;chunk-3;chunk-4;"
     assert len(pieces) > 1
 
@@ -69,7 +69,7 @@ async def test_the_limit_makes_requests_wait_for_a_free_connection(
 
     bodies = await asyncio.gather(*(one(i) for i in range(10)))
     assert len(pool._open) <= 2
-    pool.close()
+    await pool.aclose()
     assert all(b'"target": "/n' in body for body in bodies)
 
 
@@ -82,7 +82,7 @@ async def test_refused_stalled_and_closed_upstreams_raise_what_the_proxy_maps() 
         slow = _pool(stalled.port, read_timeout=0.2)
         with pytest.raises(TimeoutError):
             await slow.request(b"GET", b"/", [], b"")
-        slow.close()
+        await slow.aclose()
 
 
 @pytest.mark.asyncio
@@ -92,7 +92,7 @@ async def test_a_connection_closed_before_the_answer_is_a_connection_error(
     pool = _pool(upstream.port)
     with pytest.raises(ConnectionError):
         await pool.request(b"POST", b"/__close", [], b"{}")
-    pool.close()
+    await pool.aclose()
 
 
 def _certificate(tmp: Path) -> tuple[Path, Path, Path]:
@@ -162,6 +162,6 @@ async def test_an_unasked_for_second_answer_never_answers_the_next_request(
     second, reused = await pool.request(b"GET", b"/after", [], b"")
     body = await second.read()
     second.release()
-    pool.close()
+    await pool.aclose()
     assert reused is False
     assert b'"target": "/after"' in body

@@ -60,6 +60,7 @@ class _Connection(asyncio.Protocol):
         "head_done",
         "idle_since",
         "keep_alive",
+        "lost",
         "parser",
         "pool",
         "status",
@@ -74,6 +75,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self.busy = False
         self.idle_since = 0.0
+        self.lost: asyncio.Future[None] = pool.loop.create_future()
         self._reset()
 
     def _reset(self) -> None:
@@ -114,6 +116,8 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if not self.lost.done():
+            self.lost.set_result(None)
         self.pool.forget(self)
         if self.head_done and not self.complete and not self._has_length():
             # A body delimited by the end of the connection ends here.
@@ -448,8 +452,24 @@ class H1Pool:
         return Response(conn, self._read_timeout, head_only=method == b"HEAD"), reused
 
     def close(self) -> None:
-        """Close every connection (idle or not)."""
+        """Close every connection (idle or not); the sockets close on the next loop steps."""
         for conn in list(self._open):
             conn.close()
         self._open.clear()
         self._idle.clear()
+
+    async def aclose(self, wait: float = 1.0) -> None:
+        """Drop every connection at once and wait (up to ``wait`` s) until their sockets closed.
+
+        For shutdown: a TLS connection closed politely finishes its close_notify exchange on
+        later loop steps, after the loop may be gone; aborting does not wait for the peer.
+        """
+        conns = list(self._open)
+        for conn in conns:
+            if conn.transport is not None and not conn.lost.done():
+                conn.transport.abort()
+        self._open.clear()
+        self._idle.clear()
+        pending = [conn.lost for conn in conns if not conn.lost.done()]
+        if pending:
+            await asyncio.wait(pending, timeout=wait)

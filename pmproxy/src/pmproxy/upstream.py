@@ -121,7 +121,7 @@ class UpstreamPool:
         """Close the running loop's connections (the lifespan's shutdown calls this)."""
         loop = asyncio.get_running_loop()
         for pool in self._h1.pop(loop, {}).values():
-            pool.close()
+            await pool.aclose()
         session = self._sessions.pop(loop, None)
         if session is not None and not session.closed:
             await session.close()
