@@ -37,15 +37,13 @@ import heapq
 import time
 from bisect import bisect_left, insort
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable
 
 import msgspec
-from pmtrader.sim.matching import Fill as BookFill
-from pmtrader.sim.matching import OrderBook
 from pmtrader.sim.matching import Side as BookSide
 
-from pmstrat.context import Context, Fill, MarketInfo, OpenOrder, OrderBookSnapshot, Position
+from pmstrat._crowd import LazyBooks, TokenBook
+from pmstrat.context import Context, Fill, OpenOrder, OrderBookSnapshot, Position
 from pmstrat.dsl import StrategyInstance, Watch, normalize_signals
 from pmstrat.errors import BacktestError
 from pmstrat.fees import taker_fee
@@ -74,7 +72,6 @@ from pmstrat.units import AMOUNT_SCALE, PRICE_SCALE
 
 ME = "strategy"
 _CHUNK = 1 << 16
-CROWD = "crowd"
 _BUY = BookSide.BUY
 _SELL = BookSide.SELL
 _TO_BOOK = {Side.BUY: BookSide.BUY, Side.SELL: BookSide.SELL}
@@ -164,109 +161,6 @@ class _Order:
         )
 
 
-class _Token:
-    """One token: the crowd's levels, the strategy's orders, and the matching book."""
-
-    __slots__ = (
-        "book",
-        "code",
-        "crowd",
-        "is_yes",
-        "keys",
-        "mark_x2",
-        "market",
-        "mat",
-        "own_level",
-        "own_orders",
-        "resolved",
-        "snapshot",
-        "target",
-        "tick",
-        "token",
-        "watched",
-    )
-
-    def __init__(self, token: str, code: int, market: MarketInfo, watched: bool) -> None:
-        self.token = token
-        self.code = code
-        self.market = market
-        self.is_yes = token == market.tokens[0]
-        self.book = OrderBook()
-        # Index 0 is the bid side, 1 the ask side (BookSide values).
-        # target[side][price]: the crowd's size at that level (the data, less what traded).
-        self.target: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        # keys[side]: the target prices, ascending (best bid last, best ask first).
-        self.keys: tuple[list[int], list[int]] = ([], [])
-        # mat[side]: prices whose crowd is mirrored into the matching book.
-        self.mat: tuple[set[int], set[int]] = (set(), set())
-        # crowd[side][price]: the mirrored crowd order ids at that level, oldest first.
-        self.crowd: tuple[dict[int, deque[str]], dict[int, deque[str]]] = ({}, {})
-        # own_level[side][price]: the strategy's resting size at that level.
-        self.own_level: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        self.own_orders = 0
-        self.tick = market.tick
-        self.resolved = False
-        self.mark_x2 = 0  # last two-sided bid + ask, for marks and spread capture
-        self.snapshot: OrderBookSnapshot | None = None
-        self.watched = watched
-
-    def best(self, side: int) -> int | None:
-        """Best price on a side, the strategy's orders included."""
-        keys = self.keys[side]
-        own = self.own_level[side]
-        if side == 0:
-            crowd = keys[-1] if keys else None
-            mine = max(own) if own else None
-            if mine is None or (crowd is not None and crowd >= mine):
-                return crowd
-            return mine
-        crowd = keys[0] if keys else None
-        mine = min(own) if own else None
-        if mine is None or (crowd is not None and crowd <= mine):
-            return crowd
-        return mine
-
-    def levels(self, side: int) -> tuple[tuple[int, int], ...]:
-        """``(price, size)`` best first, crowd and strategy together."""
-        target = self.target[side]
-        own = self.own_level[side]
-        if own:
-            prices = sorted(target.keys() | own.keys(), reverse=side == 0)
-            return tuple((p, target.get(p, 0) + own.get(p, 0)) for p in prices)
-        keys = self.keys[side]
-        ordered = keys[::-1] if side == 0 else keys
-        return tuple(zip(ordered, map(target.__getitem__, ordered), strict=True))
-
-
-class _Books(Mapping[str, OrderBookSnapshot]):
-    """``ctx.books``: snapshots built on first access after each change, then cached."""
-
-    def __init__(self, tokens: dict[str, _Token], now: Callable[[], int]) -> None:
-        self._tokens = tokens
-        self._now = now
-
-    def __getitem__(self, token: str) -> OrderBookSnapshot:
-        state = self._tokens[token]
-        snap = state.snapshot
-        if snap is None:
-            snap = OrderBookSnapshot(
-                token, self._now(), state.levels(0), state.levels(1), state.tick
-            )
-            state.snapshot = snap
-        return snap
-
-    def get(self, token: str, default: Any = None) -> Any:
-        if token not in self._tokens:
-            return default
-        return self[token]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tokens)
-
-    def __len__(self) -> int:
-        return len(self._tokens)
-
-
 class Backtester:
     """Replay one event stream through one strategy instance (see the module docstring).
 
@@ -292,10 +186,10 @@ class Backtester:
         self.markets = markets
         watched = {t for m in markets for t in m.tokens}
         by_token = {t: m for m in stream.markets for t in m.tokens}
-        self.tokens: dict[str, _Token] = {}
-        self.by_code: list[_Token] = []
+        self.tokens: dict[str, TokenBook] = {}
+        self.by_code: list[TokenBook] = []
         for code, token in enumerate(stream.tokens):
-            state = _Token(token, code, by_token[token], token in watched)
+            state = TokenBook(token, code, by_token[token], token in watched, self._own_fill)
             self.tokens[token] = state
             self.by_code.append(state)
         self.now = stream.start_ms
@@ -333,7 +227,7 @@ class Backtester:
         self.ctx = Context(
             now_ms=self.now,
             markets=markets,
-            books=_Books(self.tokens, lambda: self.now),
+            books=LazyBooks(self.tokens, lambda: self.now),
             positions=self.positions,
             orders=self.views,
             cash=self.cash,
@@ -412,9 +306,9 @@ class Backtester:
                     keys = state.keys[side]
                     old = target.get(price, 0)
                     if price in state.mat[side] or (
-                        size > old and state.own_orders and self._crosses_own(state, side, price)
+                        size > old and state.own_orders and state.crosses_own(side, price)
                     ):
-                        self._set_level(state, side, price, size)
+                        state.set_level(side, price, size)
                     elif size:
                         # A level nobody of the strategy's can reach: plain integers.
                         if not old:
@@ -434,12 +328,12 @@ class Backtester:
                         continue
                 elif kind == TRADE:
                     if state.own_orders:
-                        self._tape(state, side, price, size)
+                        state.tape(side, price, size)
                     if not (wake_trades and state.watched):
                         continue
                 else:
                     if kind == CLEAR:
-                        self._clear(state)
+                        state.clear()
                     elif kind == TICK:
                         state.tick = price
                     elif kind == RESOLVE:
@@ -495,185 +389,11 @@ class Backtester:
 
     # ------------------------------------------------------------------ market data
 
-    def _set_level(self, state: _Token, side: int, price: int, size: int) -> None:
-        """Set the crowd's size at one level (a BOOK row), trading with crossed own orders."""
-        target = state.target[side]
-        keys = state.keys[side]
-        old = target.get(price, 0)
-        if size > old and state.own_orders and self._crosses_own(state, side, price):
-            # New liquidity crossing a resting strategy order trades with what it crosses.
-            size -= self._take(state, side, price, size - old)
-            old = target.get(price, 0)
-        if price in state.mat[side]:
-            self._mirror(state, side, price, old, size)
-        if size:
-            if not old:
-                insort(keys, price)
-            target[price] = size
-        elif old:
-            del target[price]
-            del keys[bisect_left(keys, price)]
+    def _own_fill(self, state: TokenBook, order_id: str, price: int, size: int, cost: int) -> None:
+        """A strategy order resting in ``state``'s book traded (it was the maker)."""
+        self._apply_fill(state, self.orders[order_id], price, size, cost, maker=True)
 
-    def _mirror(self, state: _Token, side: int, price: int, old: int, new: int) -> None:
-        """Move the mirrored crowd at a materialised level from ``old`` to ``new``."""
-        book = state.book
-        crowd = state.crowd[side]
-        if new > old:
-            self._crowd_seq += 1
-            cid = f"c{self._crowd_seq}"
-            book.add(cid, CROWD, _BUY if side == 0 else _SELL, price, new - old)
-            queue = crowd.get(price)
-            if queue is None:
-                crowd[price] = deque((cid,))
-            else:
-                queue.append(cid)
-            return
-        queue = crowd.get(price)
-        need = old - new
-        while need > 0 and queue:
-            cid = queue[-1]  # cancels come from the back of the queue
-            order = book.order(cid)
-            held = order.size if order is not None else 0
-            if held <= need:
-                book.cancel(cid)
-                queue.pop()
-                need -= held
-            else:
-                book.reduce(cid, need)
-                need = 0
-        if queue is not None and not queue:
-            del crowd[price]
-
-    def _materialize(self, state: _Token, side: int, price: int) -> None:
-        """Put the crowd at one level into the matching book (before the strategy joins it)."""
-        mat = state.mat[side]
-        if price in mat:
-            return
-        mat.add(price)
-        target = state.target[side]
-        size = target.get(price, 0)
-        if not size:
-            return
-        book = state.book
-        book_side = _BUY if side == 0 else _SELL
-        opposite = book.best_ask() if side == 0 else book.best_bid()
-        if opposite is not None and (price >= opposite if side == 0 else price <= opposite):
-            # Data that crossed a strategy order (rows of one update in an unlucky order):
-            # the crowd's liquidity trades with it, as it would have on the venue.
-            fills = book.match(book_side, price, max_size=size)
-            size -= sum(fill.size for fill in fills)
-            self._book_fills(state, 1 - side, fills, ours_are_makers=True)
-            if size:
-                target[price] = size
-            else:
-                del target[price]
-                keys = state.keys[side]
-                del keys[bisect_left(keys, price)]
-                return
-        self._crowd_seq += 1
-        cid = f"c{self._crowd_seq}"
-        book.add(cid, CROWD, book_side, price, size)
-        state.crowd[side][price] = deque((cid,))
-
-    def _dematerialize(self, state: _Token, side: int, price: int) -> None:
-        """Take a level's crowd out of the matching book once no strategy order is there."""
-        if price not in state.mat[side] or state.own_level[side].get(price):
-            return
-        state.mat[side].discard(price)
-        book = state.book
-        for cid in state.crowd[side].pop(price, ()):
-            book.cancel(cid)
-
-    def _crossing(self, state: _Token, side: int, limit: int) -> list[int]:
-        """Crowd prices on ``side`` that a taker on the other side reaches with ``limit``."""
-        keys = state.keys[side]
-        if side == 0:  # bids >= limit
-            return keys[bisect_left(keys, limit) :]
-        return keys[: bisect_left(keys, limit + 1)]  # asks <= limit
-
-    def _crosses_own(self, state: _Token, side: int, price: int) -> bool:
-        own = state.own_level[1 - side]
-        if not own:
-            return False
-        return price >= min(own) if side == 0 else price <= max(own)
-
-    def _take(self, state: _Token, taker: int, limit: int, size: int) -> int:
-        """Match crowd liquidity through the book (the strategy is the maker); return shares traded.
-
-        The opposite side's crowd within ``limit`` is mirrored in first, so the fills follow
-        price-time priority over crowd and strategy alike.
-        """
-        maker = 1 - taker
-        reached = self._crossing(state, maker, limit)
-        for price in reached:
-            self._materialize(state, maker, price)
-        book_side = _BUY if taker == 0 else _SELL
-        fills = state.book.match(book_side, limit, max_size=size)
-        self._book_fills(state, maker, fills, ours_are_makers=True)
-        for price in reached:
-            self._dematerialize(state, maker, price)
-        return sum(fill.size for fill in fills)
-
-    def _tape(self, state: _Token, aggressor: int, price: int, size: int) -> None:
-        """A trade printed on the tape: it fills strategy orders it reaches, behind the crowd."""
-        maker = 1 - aggressor
-        own = state.own_level[maker]
-        if not own:
-            return
-        reached = max(own) >= price if maker == 0 else min(own) <= price
-        if reached:
-            self._take(state, aggressor, price, size)
-
-    def _clear(self, state: _Token) -> None:
-        book = state.book
-        for side in (0, 1):
-            for queue in state.crowd[side].values():
-                for cid in queue:
-                    book.cancel(cid)
-            state.crowd[side].clear()
-            state.target[side].clear()
-            state.keys[side].clear()
-            state.mat[side].intersection_update(state.own_level[side])
-
-    def _book_fills(
-        self, state: _Token, maker: int, fills: list[BookFill], *, ours_are_makers: bool
-    ) -> int:
-        """Account book fills (crowd and strategy makers); return the strategy's maker shares."""
-        ours = 0
-        touched: list[int] = []
-        crowd = state.crowd[maker]
-        target = state.target[maker]
-        keys = state.keys[maker]
-        for fill in fills:
-            if fill.maker_owner == CROWD:
-                price = fill.price
-                left = target[price] - fill.size
-                if left:
-                    target[price] = left
-                else:
-                    del target[price]
-                    del keys[bisect_left(keys, price)]
-                if fill.maker_remaining == 0:
-                    queue = crowd[price]
-                    if queue[0] == fill.maker_order_id:
-                        queue.popleft()
-                    else:
-                        queue.remove(fill.maker_order_id)
-                    if not queue:
-                        del crowd[price]
-                continue
-            if ours_are_makers:
-                ours += fill.size
-                order = self.orders[fill.maker_order_id]
-                self._apply_fill(state, order, fill.price, fill.size, fill.cost, maker=True)
-                touched.append(fill.price)
-        # Only after every fill: crowd behind a filled strategy order may be in this batch too.
-        for price in touched:
-            if not state.own_level[maker].get(price):
-                self._dematerialize(state, maker, price)
-        return ours
-
-    def _resolve(self, state: _Token, payout: int) -> None:
+    def _resolve(self, state: TokenBook, payout: int) -> None:
         state.resolved = True
         for order in [o for o in self.orders.values() if o.token == state.token]:
             self._cancel_order(order)
@@ -802,7 +522,7 @@ class Backtester:
                 return
             if order.order_type == OrderType.FOK:
                 target = state.target[1 - side_i]
-                available = sum(target[p] for p in self._crossing(state, 1 - side_i, price))
+                available = sum(target[p] for p in state.crossing(1 - side_i, price))
                 if available < size:
                     self._reject(order, "FOK order could not be fully filled")
                     return
@@ -819,7 +539,7 @@ class Backtester:
             else:
                 self._forget(order)
             return
-        self._materialize(state, side_i, price)
+        state.materialize(side_i, price)
         state.book.add(order.order_id, ME, side, price, remaining)
         order.live = True
         if order.expires_ms:
@@ -830,21 +550,21 @@ class Backtester:
         state.snapshot = None
         self._reserve(order)
 
-    def _taker(self, state: _Token, order: _Order) -> None:
+    def _taker(self, state: TokenBook, order: _Order) -> None:
         """Fill a marketable strategy order against the crowd, level by level."""
         taker = 0 if order.side is _BUY else 1
         maker = 1 - taker
-        reached = self._crossing(state, maker, order.price)
+        reached = state.crossing(maker, order.price)
         for price in reached:
-            self._materialize(state, maker, price)
+            state.materialize(maker, price)
         fills = state.book.match(order.side, order.price, max_size=order.size)
-        self._book_fills(state, maker, fills, ours_are_makers=False)
+        state.book_fills(maker, fills, ours_are_makers=False)
         for fill in fills:
             self._apply_fill(state, order, fill.price, fill.size, fill.cost, maker=False)
         for price in reached:
-            self._dematerialize(state, maker, price)
+            state.dematerialize(maker, price)
 
-    def _would_self_trade(self, state: _Token, order: _Order) -> bool:
+    def _would_self_trade(self, state: TokenBook, order: _Order) -> bool:
         if not state.own_orders:
             return False
         opposite = state.own_level[1 if order.side is _BUY else 0]
@@ -872,7 +592,7 @@ class Backtester:
             levels[order.price] -= left
             if not levels[order.price]:
                 del levels[order.price]
-                self._dematerialize(state, int(order.side), order.price)
+                state.dematerialize(int(order.side), order.price)
             state.own_orders -= 1
             state.snapshot = None
             order.filled = order.size  # nothing left to reserve
@@ -883,7 +603,7 @@ class Backtester:
     # ------------------------------------------------------------------ accounting
 
     def _apply_fill(
-        self, state: _Token, order: _Order, price: int, size: int, cost: int, *, maker: bool
+        self, state: TokenBook, order: _Order, price: int, size: int, cost: int, *, maker: bool
     ) -> None:
         market = state.market
         fee = 0
@@ -987,7 +707,7 @@ class Backtester:
                 self.reward_share_sum.get(market.condition_id, 0.0) + share
             )
 
-    def _visible_yes(self, yes: _Token, no: _Token) -> OrderBookSnapshot:
+    def _visible_yes(self, yes: TokenBook, no: TokenBook) -> OrderBookSnapshot:
         """The YES book as the venue shows it: crowd, our YES orders, our NO orders mirrored."""
         bids = dict(yes.levels(0))
         asks = dict(yes.levels(1))
