@@ -426,7 +426,14 @@ class H1Pool:
             ConnectionError: refused, reset or closed before the answer's head arrived.
             OSError: the connection could not be opened.
         """
-        conn, reused = await self._acquire()
+        while True:
+            conn, reused = await self._acquire()
+            transport = conn.transport
+            if transport is not None and not conn.closed and not transport.is_closing():
+                break
+            # Closed while idle and nothing written yet: safe to take another, even for a POST.
+            conn.close()
+            self.forget(conn)
         parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", self._host_header, b"\r\n"]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
@@ -435,11 +442,6 @@ class H1Pool:
         parts.append(b"\r\n")
         if body:
             parts.append(body)
-        transport = conn.transport
-        if transport is None or conn.closed or transport.is_closing():
-            conn.close()
-            self.forget(conn)
-            raise ConnectionResetError("the pooled connection was closed")
         conn.busy = True
         transport.write(b"".join(parts))
         try:
