@@ -566,6 +566,7 @@ class Exchange:
 
     def _clear_dirty(self) -> None:
         self.ledger.dirty.clear()
+        self.ledger.dirty_holdings.clear()
         self._dirty_orders.clear()
         self._dirty_trades.clear()
         self._dirty_markets.clear()

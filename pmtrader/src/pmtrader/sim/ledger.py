@@ -66,8 +66,9 @@ class Ledger:
         self.allowances: dict[str, dict[str, dict[str, int]]] = {}
         self.pools: dict[str, int] = defaultdict(int)
         self.funded = 0
-        self.basis: dict[tuple[str, str], _Basis] = {}
+        self.basis: dict[str, dict[str, _Basis]] = {}
         self.dirty: set[str] = set()
+        self.dirty_holdings: set[tuple[str, str]] = set()
 
     # accounts ------------------------------------------------------------------------------
     def has_account(self, address: str) -> bool:
@@ -142,7 +143,7 @@ class Ledger:
             held[token_id] = new
         else:
             held.pop(token_id, None)
-        self.dirty.add(key)
+        self.dirty_holdings.add((key, token_id))
 
     def pool_move(self, condition_id: str, delta: int) -> None:
         """Collateral entering (mint) or leaving (merge, redemption) a market's pool."""
@@ -154,14 +155,14 @@ class Ledger:
     # cost basis (for positions) --------------------------------------------------------------
     def record_buy(self, address: str, token_id: str, shares: int, cost: int) -> None:
         """Remember what a position cost (average price, realised P&L)."""
-        basis = self.basis.setdefault((_key(address), token_id), _Basis())
+        basis = self.basis.setdefault(_key(address), {}).setdefault(token_id, _Basis())
         basis.bought_shares += shares
         basis.bought_cost += cost
         basis.cost_basis += cost
 
     def record_sell(self, address: str, token_id: str, shares: int, proceeds: int) -> None:
         """Release cost basis pro rata and book the realised P&L of a sale or redemption."""
-        basis = self.basis.setdefault((_key(address), token_id), _Basis())
+        basis = self.basis.setdefault(_key(address), {}).setdefault(token_id, _Basis())
         held_before = self.token(address, token_id) + shares
         released = basis.cost_basis * shares // held_before if held_before else 0
         basis.cost_basis -= released
@@ -169,7 +170,7 @@ class Ledger:
 
     def basis_of(self, address: str, token_id: str) -> tuple[int, int, int, int]:
         """``(cost basis, bought shares, bought cost, realised P&L)`` of one position."""
-        b = self.basis.get((_key(address), token_id), _Basis())
+        b = self.basis.get(_key(address), {}).get(token_id, _Basis())
         return b.cost_basis, b.bought_shares, b.bought_cost, b.realized
 
     # allowances ----------------------------------------------------------------------------
@@ -232,36 +233,41 @@ class Ledger:
             assert all(v > 0 for v in held.values())
 
     # persistence ---------------------------------------------------------------------------
+    # An account row holds pUSD and allowances; each (account, token) is a row of its own, so a
+    # fill rewrites two small rows instead of a market maker's whole portfolio.
     def account_state(self, key: str) -> dict[str, object]:
-        """JSON-safe state of one account (lower-case address)."""
+        """JSON-safe pUSD and allowances of one account (lower-case address)."""
         return {
             "pusd": self.collateral.get(key, 0),
-            "tokens": self.tokens.get(key, {}),
             "allowances": {
                 t: {s: str(v) for s, v in by.items()}
                 for t, by in self.allowances.get(key, {}).items()
             },
-            "basis": {
-                tok: [b.bought_shares, b.bought_cost, b.cost_basis, b.realized]
-                for (addr, tok), b in self.basis.items()
-                if addr == key
-            },
         }
 
+    def holding_state(self, key: str, token_id: str) -> list[int]:
+        """``[shares, bought shares, bought cost, cost basis, realised]`` of one holding."""
+        b = self.basis.get(key, {}).get(token_id, _Basis())
+        shares = self.tokens.get(key, {}).get(token_id, 0)
+        return [shares, b.bought_shares, b.bought_cost, b.cost_basis, b.realized]
+
     def load_account(self, key: str, state: dict[str, object]) -> None:
-        """Restore one account from ``account_state``."""
+        """Restore one account's pUSD and allowances from ``account_state``."""
         pusd = state["pusd"]
-        tokens = state["tokens"]
         allowances = state["allowances"]
-        basis = state["basis"]
         assert isinstance(pusd, int)
-        assert isinstance(tokens, dict)
         assert isinstance(allowances, dict)
-        assert isinstance(basis, dict)
         self.collateral[key] = pusd
-        self.tokens[key] = {str(t): int(v) for t, v in tokens.items()}
+        self.tokens.setdefault(key, {})
         self.allowances[key] = {
             str(t): {str(s): int(v) for s, v in by.items()} for t, by in allowances.items()
         }
-        for tok, values in basis.items():
-            self.basis[(key, str(tok))] = _Basis(*[int(v) for v in values])
+
+    def load_holding(self, key: str, token_id: str, state: list[int]) -> None:
+        """Restore one holding from ``holding_state``."""
+        shares, bought_shares, bought_cost, cost_basis, realized = (int(v) for v in state)
+        if shares:
+            self.tokens.setdefault(key, {})[token_id] = shares
+        self.basis.setdefault(key, {})[token_id] = _Basis(
+            bought_shares, bought_cost, cost_basis, realized
+        )

@@ -28,6 +28,10 @@ def flush(exchange: Exchange, store: Store) -> None:
     puts: list[tuple[str, str, Any]] = [
         ("account", key, ex.ledger.account_state(key)) for key in ex.ledger.dirty
     ]
+    puts.extend(
+        ("holding", f"{key}|{token}", ex.ledger.holding_state(key, token))
+        for key, token in ex.ledger.dirty_holdings
+    )
     puts.extend(("order", oid, ex._orders[oid].to_state()) for oid in ex._dirty_orders)
     puts.extend(("trade", tid, ex._trades[tid].to_state()) for tid in ex._dirty_trades)
     for cid in ex._dirty_markets:
@@ -95,6 +99,9 @@ def restore(exchange: Exchange, store: Store, meta: dict[str, Any]) -> None:
         ex.ledger.pools[cid] = int(amount)
     for key, state in store.load("account").items():
         ex.ledger.load_account(key, state)
+    for row_id, state in store.load("holding").items():
+        key, token = row_id.split("|", 1)
+        ex.ledger.load_holding(key, token, state)
     for key, state in store.load("key").items():
         key_record = ApiKeyRecord(
             api_key=key,
