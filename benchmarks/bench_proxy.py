@@ -310,6 +310,9 @@ def main() -> int:
                     check_body(url)
             results = {name: (_median(r, 0), _median(r, 1)) for name, r in rounds.items()}
             errors = {name: sum(a.errors + b.errors for a, b in r) for name, r in rounds.items()}
+    load_avg = os.getloadavg()[0]
+    print(f"\n(load average {load_avg:.1f} on {os.cpu_count()} CPUs: wrk, three proxies and the")
+    print(" upstream share them with whatever else runs; ratios are the figures to read)")
     nginx_load, nginx_single = results["nginx"]
     naive_load, _ = results["naive"]
     print()
