@@ -169,7 +169,7 @@ def _rewarded_slug(sim: SimServer) -> str:
 
 
 def test_scan_runs_every_screen_against_the_local_exchange(sim: SimServer) -> None:
-    code, out = invoke("scan", "--env", "sim", "--limit", "30", env=_sim_env(sim))
+    code, out = invoke("scan", "--env", "sim", "--limit", "30", "--top", "100", env=_sim_env(sim))
     assert code == 0, out
     assert re.search(r"scanned 30 markets, 60 books", out)
     for name in ("sure_bets", "rewards_maker", "spread_watcher"):

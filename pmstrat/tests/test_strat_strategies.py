@@ -157,3 +157,21 @@ def test_spread_watcher_steps_inside_wide_spreads_and_leaves_narrow_ones() -> No
     resting = {"x": OpenOrder("x", "111", Side.BUY, 4100, 10 * SH, tag="inside")}
     _, signals = context("spread_watcher", market(), narrow, orders=resting)
     assert signals == [Cancel(order_id="x")]
+
+
+def test_every_screen_sees_every_market_it_selects() -> None:
+    from pmstrat import registered_strategies, run_screens
+
+    paying = market()
+    plain = MarketInfo("0xc2", ("333", "444"), slug="no-rewards", end_ms=NOW + HOUR)
+    books = MAKER_BOOK | {
+        "333": OrderBookSnapshot("333", NOW, ((4000, 100 * SH),), ((5000, 100 * SH),)),
+        "444": OrderBookSnapshot("444", NOW, ((5000, 100 * SH),), ((6000, 100 * SH),)),
+    }
+    ctx = Context(now_ms=NOW, markets=[paying, plain], books=books)
+    hits = run_screens(registered_strategies(), ctx)
+    # rewards_maker (first by name) selects only the paying market; the spread watcher after
+    # it still sees both, the plain market's 10-tick spread ranking above the 4-tick one.
+    assert [h.market.slug for h in hits["rewards_maker"]] == ["will-it-rain"]
+    assert [h.market.slug for h in hits["spread_watcher"]] == ["no-rewards", "will-it-rain"]
+    assert ctx.markets == (paying, plain)  # the context is given back as it came

@@ -24,6 +24,7 @@ from pmstrat.dsl import (
     normalize_signals,
     register,
     registered_strategies,
+    run_screens,
     strategy,
 )
 from pmstrat.errors import (
@@ -86,5 +87,6 @@ __all__ = [
     "price_units",
     "register",
     "registered_strategies",
+    "run_screens",
     "strategy",
 ]

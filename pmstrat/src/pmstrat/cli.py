@@ -391,20 +391,16 @@ def scan(
     top: Annotated[int, typer.Option("--top", help="Hits per strategy.", min=1)] = 10,
 ) -> None:
     """Run each strategy's screen over live markets (production, or --env sim)."""
-    from pmstrat.dsl import get_strategy, registered_strategies
+    from pmstrat.dsl import get_strategy, registered_strategies, run_screens
     from pmstrat.venue import scan_context
 
     chosen = [get_strategy(s) for s in strategies] if strategies else registered_strategies()
     with _client(env) as client:
         ctx = scan_context(client, limit=limit, now_ms=_now_ms())
     console.print(f"scanned {len(ctx.markets)} markets, {len(ctx.books)} books")
-    for defined in chosen:
-        if defined.screen_fn is None:
-            continue
-        ctx.set_markets(defined.select(ctx.markets))
-        ctx.params = defined.defaults()
-        hits = defined.screen(ctx)[:top]
-        table = Table(title=f"{defined.name}: {len(hits)} hits")
+    for name, found in run_screens(chosen, ctx).items():
+        hits = found[:top]
+        table = Table(title=f"{name}: {len(hits)} hits")
         table.add_column("market")
         table.add_column("outcome")
         table.add_column("score", justify="right")

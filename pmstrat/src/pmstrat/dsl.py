@@ -431,6 +431,26 @@ class Strategy:
         return f"Strategy({self.name!r}, params={sorted(self.params)})"
 
 
+def run_screens(strategies: Iterable[Strategy], ctx: Context) -> dict[str, list[ScreenHit]]:
+    """Run each strategy's screen on the markets it selects from ``ctx`` (best hits first).
+
+    ``ctx`` is reused: its markets and parameters are set per strategy, and restored after.
+    """
+    scanned, params = ctx.markets, ctx.params
+    out: dict[str, list[ScreenHit]] = {}
+    try:
+        for defined in strategies:
+            if defined.screen_fn is None:
+                continue
+            ctx.set_markets(defined.select(scanned))  # each sees every market it selects
+            ctx.params = defined.defaults()
+            out[defined.name] = defined.screen(ctx)
+    finally:
+        ctx.set_markets(scanned)
+        ctx.params = params
+    return out
+
+
 _REGISTRY: dict[str, Strategy] = {}
 
 
