@@ -15,6 +15,9 @@
 # A bundle (see deploy/bundle.sh) carries the services whose wheels are in its dist/: a
 # pmproxy release touches only pmproxy, a pmengine release only pmengine.
 
+# A failure inside $(...) stops the script too (bash does not pass set -e into substitutions).
+shopt -s inherit_errexit
+
 PMT_BUNDLE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DESTDIR="${DESTDIR:-}"
 DESTDIR="${DESTDIR%/}"

@@ -4,6 +4,7 @@
 #
 #   sudo scripts/install.sh                       # on the host, from an unpacked bundle
 #   DESTDIR=/tmp/root scripts/install.sh          # into a temporary root: no user, no systemctl
+#   scripts/install.sh --plan                     # print the wheels and releases; change nothing
 #
 # For each service with a wheel in dist/ (pmproxy; pmengine with pmtrader and pmstrat):
 # a fresh venv in /opt/pmt/releases/<service>-<version>-<hash> (reused when the same wheels
@@ -40,7 +41,7 @@ case "$PMT_INSTALLER" in
 esac
 [[ "$PMT_KEEP_RELEASES" =~ ^[1-9][0-9]*$ ]] ||
   die "PMT_KEEP_RELEASES must be a positive number, got '$PMT_KEEP_RELEASES'"
-if [ "$PMT_MANAGE_USER" = yes ] && [ "$(id -u)" -ne 0 ]; then
+if [ "$PMT_MANAGE_USER" = yes ] && [ "$(id -u)" -ne 0 ] && [ "${1:-}" != --plan ]; then
   die "run as root (sudo), or set DESTDIR to install into a temporary root"
 fi
 
@@ -143,23 +144,41 @@ prune_releases() {
     -printf '%T@ %p\n' | sort -rn | cut -d' ' -f2-)
 }
 
-install_service() {
-  local service="$1" wheels=() digest release dir
+# Choose the wheels for service $1 and name its release: sets WHEELS and RELEASE.
+plan_service() {
+  local service="$1" digest engine sdk strat
+  # One plain assignment per pick: in an array assignment only the last substitution's
+  # failure would stop the script.
   case "$service" in
-    pmproxy) wheels=("$(pick_wheel pmproxy)") ;;
-    pmengine) wheels=("$(pick_wheel pmengine)" "$(pick_wheel pmtrader)" "$(pick_wheel pmstrat)") ;;
+    pmproxy)
+      engine="$(pick_wheel pmproxy)"
+      WHEELS=("$engine")
+      ;;
+    pmengine)
+      engine="$(pick_wheel pmengine)"
+      sdk="$(pick_wheel pmtrader)"
+      strat="$(pick_wheel pmstrat)"
+      WHEELS=("$engine" "$sdk" "$strat")
+      ;;
     *) die "unknown service $service" ;;
   esac
   digest="$(
     {
-      sha256sum "${wheels[@]}" | cut -d' ' -f1
+      sha256sum "${WHEELS[@]}" | cut -d' ' -f1
       if [ -f "$PMT_BUNDLE/dist/constraints.txt" ]; then
         sha256sum "$PMT_BUNDLE/dist/constraints.txt" | cut -d' ' -f1
       fi
       printf '%s %s %s\n' "$PY_TAG" "$ARCH" "$PMT_INSTALLER"
     } | sha256sum | cut -c1-12
   )"
-  release="$service-$(wheel_version "${wheels[0]}")-$digest"
+  RELEASE="$service-$(wheel_version "${WHEELS[0]}")-$digest"
+}
+
+install_service() {
+  local service="$1" wheels=() release dir
+  plan_service "$service"
+  wheels=("${WHEELS[@]}")
+  release="$RELEASE"
   dir="$PMT_OPT/releases/$release"
   if [ -f "$dir/.pmt-complete" ]; then
     log "$service: release $release is already installed; reusing it"
@@ -287,6 +306,14 @@ main() {
   local carried=() service
   mapfile -t carried < <(bundle_services)
   [ "${#carried[@]}" -gt 0 ] || die "no pmproxy or pmengine wheel in $PMT_BUNDLE/dist: not a pmt bundle"
+  if [ "${1:-}" = --plan ]; then
+    # Say what would be installed for this host's CPU and Python, and change nothing.
+    for service in "${carried[@]}"; do
+      plan_service "$service"
+      printf '%s %s %s\n' "$service" "$RELEASE" "${WHEELS[*]##*/}"
+    done
+    return
+  fi
 
   ensure_user
   ensure_dirs

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import re
 import shutil
 import signal
@@ -320,6 +321,46 @@ def test_the_pmt_user_owns_the_state_dir_and_root_owns_the_env_file(
     assert result.stderr.count("creating the system user") == 0
 
 
+def test_plan_picks_the_compiled_wheel_for_this_cpu_else_the_pure_one(
+    built: Built, repo: Path, tmp_path: Path
+) -> None:
+    # The release carries pmengine compiled for x86_64 and aarch64 (and may carry the pure
+    # wheel). --plan shows the choice without installing, so copies of the pure wheel under
+    # platform names are enough to exercise it.
+    pure = next(built.wheels.glob("pmengine-*-py3-none-any.whl"))
+    sdk = [*built.wheels.glob("pmtrader-*.whl"), *built.wheels.glob("pmstrat-*.whl")]
+    here = platform.machine()
+    there = "aarch64" if here == "x86_64" else "x86_64"
+    names = tmp_path / "wheels"
+    names.mkdir()
+
+    def compiled(cpu: str, policy: str = "manylinux_2_17") -> Path:
+        path = names / f"pmengine-0.1.0-cp311-cp311-{policy}_{cpu}.manylinux2014_{cpu}.whl"
+        shutil.copy(pure, path)
+        return path
+
+    def plan(*wheels: Path) -> subprocess.CompletedProcess[str]:
+        revision = bundle(repo, tmp_path / f"rev-{len(list(tmp_path.glob('rev-*')))}", *wheels)
+        return built.run(
+            "install.sh", "--plan", bundle=revision, DESTDIR=str(tmp_path / "untouched")
+        )
+
+    both = plan(compiled(here), compiled(there), pure, *sdk)
+    assert both.returncode == 0, both.stderr
+    service, release, *chosen = both.stdout.split()
+    assert (service, chosen[0]) == ("pmengine", compiled(here).name)
+    assert release.startswith("pmengine-0.1.0-")
+    assert sorted(chosen[1:]) == sorted(path.name for path in sdk)
+
+    foreign_only = plan(compiled(there), pure, *sdk)
+    assert foreign_only.stdout.split()[2] == pure.name, "no wheel for this CPU: the pure one"
+
+    ambiguous = plan(compiled(here), compiled(here, "manylinux_2_28"), *sdk)
+    assert ambiguous.returncode != 0
+    assert "exactly one pmengine wheel" in ambiguous.stderr
+    assert not (tmp_path / "untouched").exists(), "--plan changes nothing"
+
+
 def test_start_restarts_what_the_bundle_carries(built: Built) -> None:
     result = built.run("start.sh")
     assert result.returncode == 0, result.stderr
@@ -462,28 +503,39 @@ def unit_environment(unit: Path) -> dict[str, str]:
     return values
 
 
-def test_installed_engine_runs_as_its_unit_says_and_validate_sees_it(
-    built: Built, sim: SimServer, new_port: Callable[[], int]
-) -> None:
-    """pmengine, started with the unit's own command line and env file, trades (dry-run)
-    against the local exchange through the installed pmproxy; validate.sh accepts both."""
-    proxy_port, metrics_port = new_port(), new_port()
-    proxy = subprocess.Popen(
+@pytest.fixture
+def pmproxy_to_sim(built: Built, sim: SimServer, new_port: Callable[[], int]) -> Iterator[str]:
+    """The installed pmproxy, forwarding to the local exchange."""
+    port = new_port()
+    process = subprocess.Popen(
         [
-            *(str(built.root / "opt/pmt/pmproxy/bin/pmproxy"), "--port", str(proxy_port)),
+            *(str(built.root / "opt/pmt/pmproxy/bin/pmproxy"), "--port", str(port)),
             *("--clob-url", sim.url, "--gamma-url", sim.gamma_url, "--data-url", sim.data_url),
             *("--chain-url", sim.chain_url, "--ws-url", sim.ws_url),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def test_installed_engine_runs_as_its_unit_says_and_validate_sees_it(
+    built: Built, sim: SimServer, pmproxy_to_sim: str, new_port: Callable[[], int]
+) -> None:
+    """pmengine, started with the unit's own command line and env file, trades (dry-run)
+    against the local exchange through the installed pmproxy; validate.sh accepts both."""
+    metrics_port = new_port()
     unit = built.root / "etc/systemd/system/pmengine.service"
     command = exec_start(unit, unit_environment(unit), built.root)
     assert "--dry-run" in command
     env = {
         "PATH": os.environ["PATH"],
         **environment_file(built.root / "etc/pmt/pmengine.env"),
-        "PMPROXY_URL": f"http://127.0.0.1:{proxy_port}",
+        "PMPROXY_URL": pmproxy_to_sim,
         "PMENGINE_ENV": "sim",
         "PMENGINE_WS_URL": sim.ws_url,
         "PMENGINE_METRICS_PORT": str(metrics_port),
@@ -492,7 +544,7 @@ def test_installed_engine_runs_as_its_unit_says_and_validate_sees_it(
     try:
         result = built.run(
             "validate.sh",
-            PMT_PMPROXY_URL=f"http://127.0.0.1:{proxy_port}",
+            PMT_PMPROXY_URL=pmproxy_to_sim,
             PMT_VALIDATE_TIMEOUT="60",
         )
         assert result.returncode == 0, result.stderr
@@ -516,8 +568,6 @@ def test_installed_engine_runs_as_its_unit_says_and_validate_sees_it(
         started = time.monotonic()
         out, _ = engine.communicate(timeout=20)
         stopped_in = time.monotonic() - started
-        proxy.terminate()
-        proxy.wait(timeout=10)
     # systemd waits TimeoutStopSec=20 before SIGKILL; the engine is done well before.
     assert engine.returncode == 0, out.decode(errors="replace")[-2000:]
     assert stopped_in < 20
