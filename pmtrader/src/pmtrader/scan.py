@@ -106,7 +106,8 @@ def find_cliffs(
     """Rank the outcomes whose price moved at least ``min_move`` within ``window_s`` seconds.
 
     The move is measured from the point inside the window furthest from the latest price to the
-    latest price, so a spike that has already reverted does not count but a step does.
+    latest price: a step counts wherever it happened in the window, a spike counts by how far
+    the price has come back from it, and a move older than the window does not count.
 
     Args:
         series: Price histories (oldest point first); empty histories are skipped.

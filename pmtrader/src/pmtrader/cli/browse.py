@@ -286,7 +286,7 @@ async def _watch(
 
     deadline = None if seconds is None else time.monotonic() + seconds
     updates = 0
-    async with MarketStream(ws_url, [token], stale_after=10.0) as stream:
+    async with MarketStream(ws_url, [token], stale_after=15.0, ping_interval=5.0) as stream:
         book = stream.book(token)
         with Live(
             _live_table(slug, outcome, book, depth, "connecting…"),
