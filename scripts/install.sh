@@ -278,12 +278,19 @@ configure_nginx() {
       *) die "$env_file: unknown setting '$key' (allowed: PMT_SERVER_NAME, PMT_TLS_CERT, PMT_TLS_KEY, PMT_HTTPS_PORT, PMT_HTTP_PORT, PMT_PMPROXY_ADDR, PMT_ACME_ROOT)" ;;
     esac
   done <"$env_file"
+  if [ "$PMT_SYSTEMCTL" = yes ] && ! command -v nginx >/dev/null 2>&1; then
+    die "$env_file asks for the nginx site, but nginx is not installed (dnf install -y nginx)"
+  fi
   install -d -m 0755 "$(dirname "$site")"
   if [ -f "$site" ]; then
+    # Not *.conf, so nginx never loads the copy.
     backup="$(mktemp "$site.previous.XXXXXX")"
     cp -p "$site" "$backup"
   fi
-  env "${settings[@]}" "$PMT_BUNDLE/deploy/nginx/render.sh" "$site"
+  if ! env "${settings[@]}" "$PMT_BUNDLE/deploy/nginx/render.sh" "$site"; then
+    rm -f "$backup"
+    die "$env_file: the nginx site could not be rendered (the message above says why)"
+  fi
   if [ "$PMT_SYSTEMCTL" = yes ]; then
     if ! nginx -t -q; then
       if [ -n "$backup" ]; then

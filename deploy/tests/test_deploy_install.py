@@ -381,6 +381,15 @@ def test_nginx_site_is_rendered_from_etc_pmt_nginx_env(built: Built, tmp_path: P
         assert "server_name pmt.example.org;" in site
         assert f"ssl_certificate {tmp_path}/fullchain.pem;" in site
 
+        nginx_env.write_text('PMT_SERVER_NAME="pmt.example.org; return 200"\n')
+        bad = built.run("install.sh")
+        assert bad.returncode != 0
+        assert "PMT_SERVER_NAME must be a DNS name" in bad.stderr
+        assert (
+            "server_name pmt.example.org;" in (built.root / "etc/nginx/conf.d/pmt.conf").read_text()
+        ), "the previous site stays"
+        assert not list((built.root / "etc/nginx/conf.d").glob("*.previous.*"))
+
         nginx_env.write_text("PMT_SERVER_NAME=pmt.example.org\nPMT_LISTEN=0.0.0.0\n")
         refused = built.run("install.sh")
         assert refused.returncode != 0
