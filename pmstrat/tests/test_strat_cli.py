@@ -137,7 +137,7 @@ def test_sweep_ranks_and_writes_rows(tmp_path: Path) -> None:
     code, out = invoke(
         "sweep",
         "--strategy",
-        "spread_watcher",
+        "pmstrat.strategies.spread_watcher:spread_watcher",  # module:attr works like a name
         "--grid",
         "min_spread_ticks=2,4",
         "--seeds",
@@ -145,7 +145,9 @@ def test_sweep_ranks_and_writes_rows(tmp_path: Path) -> None:
         "--ticks",
         "200",
         "--workers",
-        "1",
+        "2",
+        "--latency-ms",
+        "100",
         "--out",
         str(out_path),
     )

@@ -300,6 +300,10 @@ def sweep(
     ] = None,
     top: Annotated[int, typer.Option("--top", help="Rows to print.", min=1)] = 10,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the random search.")] = 0,
+    cash: CashOpt = Decimal(1000),
+    latency_ms: LatencyOpt = 0,
+    fees: FeesOpt = True,
+    rewards: RewardsOpt = True,
 ) -> None:
     """Search a strategy's parameters in parallel (processes, or Ray) and rank the results."""
     from pmstrat.dsl import get_strategy
@@ -345,9 +349,10 @@ def sweep(
     )
     with _progress(f"{runs} backtests, chunks", 1) as update:
         result = run_sweep(
-            defined.reference if ":" in strategy else strategy,
+            strategy,  # workers load it the same way: by name or module:attr
             param_sets,
             datasets,
+            config=_config(cash, latency_ms, fees, rewards),
             workers=workers,
             ray_address=ray_address,
             rank_by=rank_by,
