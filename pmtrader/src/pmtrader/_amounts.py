@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from decimal import ROUND_FLOOR, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from pmtrader.errors import InvalidPriceError, OrderSizeError, ValidationError
@@ -21,13 +21,16 @@ from pmtrader.models.clob import TICK_SIZES, Side
 
 __all__ = [
     "AMOUNT_SCALE",
+    "MAX_AMOUNT",
     "PRICE_SCALE",
     "ROUNDING",
     "Amounts",
     "RoundConfig",
+    "check_cents",
     "check_price",
     "limit_amounts",
     "market_amounts",
+    "plain",
     "tick_key",
 ]
 
@@ -35,7 +38,9 @@ __all__ = [
 PRICE_SCALE = 10_000
 #: Shares and pUSD are integers of 1e-6 (the tokens' 6 decimals).
 AMOUNT_SCALE = 1_000_000
-_SIZE_STEP = Decimal("0.01")
+#: A bound far above any real order (1e12 shares or pUSD), so amounts stay inside uint256 and
+#: inside Decimal's default precision.
+MAX_AMOUNT = Decimal(10) ** 12
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +118,9 @@ def check_price(price: Decimal, tick_size: Decimal) -> Decimal:
             tick_size=tick_size,
             nearest=nearest,
         )
-    steps = price / tick_size
-    if steps != steps.to_integral_value():
-        below = (steps.to_integral_value(rounding=ROUND_FLOOR) * tick_size).normalize()
+    steps = Fraction(price) / Fraction(tick_size)  # exact: Decimal division rounds at 28 digits
+    if steps.denominator != 1:
+        below = (Decimal(math.floor(steps)) * tick_size).normalize()
         above = below + tick_size
         options = tuple(p for p in (below, above) if low <= p <= high)
         raise InvalidPriceError(
@@ -136,8 +141,15 @@ def check_cents(value: Decimal, what: str, minimum: Decimal = Decimal(0)) -> Dec
     """
     if not value.is_finite() or value <= 0:
         raise OrderSizeError(f"{what} must be positive, got {value}", size=value, minimum=minimum)
-    if value != value.quantize(_SIZE_STEP, rounding=ROUND_FLOOR):
-        down = value.quantize(_SIZE_STEP, rounding=ROUND_FLOOR)
+    if value > MAX_AMOUNT:
+        raise OrderSizeError(
+            f"{what} {value} is larger than any order the venue can take (at most {MAX_AMOUNT})",
+            size=value,
+            minimum=minimum,
+        )
+    cents = Fraction(value) * 100  # exact: quantize() raises past 28 digits
+    if cents.denominator != 1:
+        down = Decimal(math.floor(cents)) / 100
         raise OrderSizeError(
             f"{what} {value} has more than 2 decimals; the venue trades whole cents: use {down}",
             size=value,

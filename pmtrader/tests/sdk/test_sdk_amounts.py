@@ -136,6 +136,12 @@ def test_prices_outside_the_range_name_the_nearest_bound(price: str, nearest: st
     assert info.value.nearest == (Decimal(nearest),)
 
 
+def test_a_price_a_hair_off_the_grid_is_caught_beyond_decimal_precision() -> None:
+    hair = Decimal("0.30000000000000000000000000001")  # 29 significant digits
+    with pytest.raises(InvalidPriceError, match=r"0\.3 and 0\.31"):
+        check_price(hair, Decimal("0.01"))
+
+
 def test_on_grid_prices_pass() -> None:
     assert check_price(Decimal("0.995"), Decimal("0.005")) == Decimal("0.995")
     assert check_price(Decimal("0.0001"), Decimal("0.0001")) == Decimal("0.0001")
@@ -149,4 +155,8 @@ def test_sizes_must_be_whole_cents_and_at_least_the_minimum() -> None:
         check_cents(Decimal("13.337"), "size", Decimal(5))
     with pytest.raises(OrderSizeError, match="positive"):
         check_cents(Decimal("-1"), "size")
+    with pytest.raises(OrderSizeError, match="larger than any order"):
+        check_cents(Decimal("123456789012345678901234567.891"), "size")
+    with pytest.raises(OrderSizeError, match=r"use 10\.01"):
+        check_cents(Decimal("10.0100000000000000000000000000001"), "size")
     assert check_cents(Decimal("5"), "size", Decimal(5)) == Decimal(5)
