@@ -28,6 +28,7 @@ from pathlib import Path
 SEED = 20260428
 EVENTS = 300_000
 TARGET = 4.0
+ROUNDS = 3  # alternate the two builds and keep each one's best round (the machine is shared)
 TOKENS = ("tokA", "tokB", "tokC", "tokD")
 U = 1_000_000
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,6 +218,7 @@ def run_worker(n: int, pythonpath: Path | None) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=EVENTS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -224,8 +226,19 @@ def main() -> int:
         return 0
     with tempfile.TemporaryDirectory(prefix="pmengine-bench-") as tmp:
         site = build_compiled(Path(tmp))
-        interpreted = run_worker(args.events, None)
-        compiled = run_worker(args.events, site)
+        runs: dict[str, list[dict[str, object]]] = {"i": [], "c": []}
+        for _ in range(args.rounds):
+            runs["i"].append(run_worker(args.events, None))
+            runs["c"].append(run_worker(args.events, site))
+    digests = {str(r["digest"]) for r in runs["i"] + runs["c"]}
+
+    def best(rs: list[dict[str, object]], key: str) -> dict[str, object]:
+        return min(rs, key=lambda r: float(r[key]))  # type: ignore[arg-type]
+
+    interpreted = dict(best(runs["i"], "elapsed_s"))
+    compiled = dict(best(runs["c"], "elapsed_s"))
+    interpreted["core_s"] = best(runs["i"], "core_s")["core_s"]
+    compiled["core_s"] = best(runs["c"], "core_s")["core_s"]
     rows = [("interpreted", interpreted), ("compiled (mypyc)", compiled)]
     print(f"{'engine replay':<20}{'build':>13}{'events/s':>14}{'p50 us':>10}{'p99 us':>10}")
     for label, r in rows:
@@ -240,12 +253,13 @@ def main() -> int:
     core_ratio = float(interpreted["core_s"]) / float(compiled["core_s"])  # type: ignore[arg-type]
     print(f"speed-up compiled / interpreted, full pipeline: {ratio:.2f}x (target >= {TARGET:.0f}x)")
     print(f"speed-up compiled / interpreted, engine core only: {core_ratio:.2f}x")
+    print(f"best of {args.rounds} alternating rounds each; load average {os.getloadavg()[0]:.1f}")
     print(f"strategy decisions: {compiled['decisions']}, final state: {compiled['final']}")
     ok = True
     if interpreted["build"] != "interpreted" or compiled["build"] != "compiled":
         print("FAIL: the builds are not what they should be", file=sys.stderr)
         ok = False
-    if interpreted["digest"] != compiled["digest"]:
+    if len(digests) != 1:
         print("FAIL: compiled and interpreted runs ended in different states", file=sys.stderr)
         ok = False
     if not compiled["final"]["fills"]:  # type: ignore[index]
