@@ -90,12 +90,15 @@ class Gamma(SyncGroup):
 
     def iter_markets(self, *, page_size: int = 100, **filters: ParamValue) -> Iterator[GammaMarket]:
         """Yield every market matching ``filters``, paging with ``offset`` until a short page."""
-        offset = 0
+        offset, seen = 0, set[str]()
         while True:
             page = self._run(op_markets({**filters, "limit": page_size, "offset": offset}))
-            yield from page
-            if len(page) < page_size:
+            fresh = [market for market in page if market.id not in seen]
+            yield from fresh
+            # A short page ends the listing; a page of repeats means offset was ignored.
+            if len(page) < page_size or not fresh:
                 return
+            seen.update(market.id for market in fresh)
             offset += len(page)
 
     def get_market(self, market_id: str) -> GammaMarket:
@@ -138,13 +141,15 @@ class AsyncGamma(AsyncGroup):
         self, *, page_size: int = 100, **filters: ParamValue
     ) -> AsyncIterator[GammaMarket]:
         """See :meth:`Gamma.iter_markets`."""
-        offset = 0
+        offset, seen = 0, set[str]()
         while True:
             page = await self._run(op_markets({**filters, "limit": page_size, "offset": offset}))
-            for market in page:
+            fresh = [market for market in page if market.id not in seen]
+            for market in fresh:
                 yield market
-            if len(page) < page_size:
+            if len(page) < page_size or not fresh:
                 return
+            seen.update(market.id for market in fresh)
             offset += len(page)
 
     async def get_market(self, market_id: str) -> GammaMarket:
