@@ -75,5 +75,9 @@ def cli(quiet_sim: SimServer, tmp_path: Path) -> Cli:
 
 @pytest.fixture
 def take_market(market_pool: MarketPool) -> Callable[..., dict[str, Any]]:
-    """Take an unused binary market (tick 0.01 unless asked)."""
-    return market_pool.take
+    """Take an unused market (tick 0.01 unless asked; neg-risk or not, the CLI treats both)."""
+
+    def take(**kwargs: Any) -> dict[str, Any]:
+        return market_pool.take(**{"neg_risk": None, **kwargs})
+
+    return take

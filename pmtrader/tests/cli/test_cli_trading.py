@@ -54,6 +54,34 @@ def test_buy_asks_first_and_declining_sends_nothing(
     assert _bids(cli.sim, yes) == [(Decimal("0.3"), Decimal("5"))]
 
 
+def test_gtd_with_expires_and_post_only_reach_the_exchange(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    slug = take_market()["market_slug"]
+    cli(
+        "buy",
+        slug,
+        "-o",
+        "yes",
+        "--price",
+        "0.2",
+        "--size",
+        "5",
+        "--expires",
+        "1h",
+        "--post-only",
+        "-y",
+    )
+    (order,) = cli.json("orders")
+    assert order["order_type"] == "GTD"
+    assert order["expiration"] > 0
+    err = cli("buy", slug, "-o", "yes", "--amount", "5", "--type", "GTC", code=1).stderr
+    assert "FOK or FAK" in err
+    verbose = cli("-v", "orders")
+    assert "Settings(env='sim'" in verbose.stderr
+    assert cli.key[2:] not in verbose.output
+
+
 def test_dry_run_signs_and_shows_the_payload_but_sends_nothing(
     cli: Cli, take_market: Callable[..., dict[str, Any]]
 ) -> None:

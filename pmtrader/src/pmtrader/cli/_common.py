@@ -191,6 +191,8 @@ def make_client(*, need_key: bool = False, need_creds: bool = False) -> Iterator
     (an L1 call) and stores them like ``pmtrader keys`` does.
     """
     settings = state().settings()
+    if state().verbose:
+        err_console.print(f"using {settings!r}")  # secrets are masked in this repr
     if (need_key or need_creds) and settings.private_key is None:
         fail(
             "No private key configured: set PM_PRIVATE_KEY to your wallet's key (0x + 64 hex "

@@ -131,7 +131,7 @@ def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --o
         return
     table = Table(title=f"{len(rows)} markets", title_justify="left")
     table.add_column("slug", no_wrap=True, max_width=44, overflow="ellipsis")
-    table.add_column("question", max_width=40, overflow="fold")
+    table.add_column("question", min_width=24, max_width=48, overflow="fold")
     table.add_column("outcomes")
     table.add_column("volume", justify="right")
     table.add_column("liquidity", justify="right")
