@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -97,6 +98,15 @@ def test_book_watch_draws_from_the_websocket(
     assert "0.33" in out
     assert "live" in out
     assert "updates" in out
+    # The feed goes silent mid-watch while its connection stays open: the ladder says so.
+    timer = threading.Timer(1.0, lambda: cli.sim.fault(ws_drop=True))
+    timer.start()
+    try:
+        silent = cli("book", slug, "--watch", "--for", "3", "--stale-after", "0.6").stdout
+    finally:
+        timer.join()
+        cli.sim.fault(ws_drop=False)
+    assert "feed was stale at" in silent
 
 
 def test_history_sparkline_json_and_png(

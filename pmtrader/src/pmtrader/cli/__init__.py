@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -70,6 +71,25 @@ def _root(
     set_state(State(env=env.lower() if env else None, proxy=proxy, json=json_out, verbose=verbose))
 
 
+def _route_logs(verbose: bool) -> None:
+    """Send the SDK's structlog events to stderr, errors only unless ``-v``.
+
+    Done in the process entry point only (not the typer callback), so that running the app
+    in-process (tests, the dashboard) leaves the host's logging configuration alone.
+    """
+    import logging
+
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(
+            logging.DEBUG if verbose else logging.ERROR
+        ),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
+
+
 def main() -> None:
     """Run the ``pmtrader`` command line."""
+    _route_logs(verbose=any(arg in ("-v", "--verbose") for arg in sys.argv[1:]))
     app()

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -103,7 +104,9 @@ def _tag_id(client: Client, tag: str) -> str:
 
 @handle_errors
 def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
-    query: Annotated[str | None, typer.Argument(help="Words that must all appear.")] = None,
+    query: Annotated[
+        str | None, typer.Argument(help="Words that must all appear.", metavar="QUERY")
+    ] = None,
     active: Annotated[
         bool, typer.Option("--active/--closed", help="Open markets (default) or closed ones.")
     ] = True,
@@ -154,7 +157,9 @@ def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --o
 
 @handle_errors
 def market_cmd(
-    ref: Annotated[str, typer.Argument(help="Slug, condition id or polymarket.com URL.")],
+    ref: Annotated[
+        str, typer.Argument(help="Slug, condition id or polymarket.com URL.", metavar="MARKET")
+    ],
     json_out: JsonFlag = False,
 ) -> None:
     """Show one market in full: tokens, tick, minimum size, neg-risk, rewards and rules."""
@@ -236,9 +241,9 @@ def ladder(
     *,
     depth: int,
     footer: str = "",
-) -> Table:
+) -> Group:
     """A price ladder: asks above (best nearest the middle), bids below, cumulative sizes."""
-    table = Table(title=title, title_justify="left", caption=footer, caption_justify="left")
+    table = Table(title=title, title_justify="left")
     table.add_column("side")
     table.add_column("price", justify="right")
     table.add_column("size", justify="right")
@@ -256,7 +261,7 @@ def ladder(
     for price, size in sorted(bids, reverse=True)[:depth]:
         cum += size
         table.add_row("[green]bid[/green]", fmt(price), fmt(size, 2), fmt(cum, 2))
-    return table
+    return Group(table, Text.from_markup(footer))
 
 
 def _summary(bid: Decimal | None, ask: Decimal | None) -> str:
@@ -265,7 +270,7 @@ def _summary(bid: Decimal | None, ask: Decimal | None) -> str:
     return f"bid {fmt(bid)}  ask {fmt(ask)}  spread {fmt(ask - bid)}  mid {fmt((bid + ask) / 2)}"
 
 
-def _live_table(slug: str, outcome: str, book: Book, depth: int, note: str) -> Table:
+def _live_table(slug: str, outcome: str, book: Book, depth: int, note: str) -> Group:
     def dec(levels: list[tuple[int, int]]) -> list[tuple[Decimal, Decimal]]:
         return [(Decimal(p) / Decimal(10_000), Decimal(s) / Decimal(1_000_000)) for p, s in levels]
 
@@ -279,14 +284,24 @@ def _live_table(slug: str, outcome: str, book: Book, depth: int, note: str) -> T
 
 
 async def _watch(
-    ws_url: str, *, slug: str, outcome: str, token: str, depth: int, seconds: float | None
+    ws_url: str,
+    *,
+    slug: str,
+    outcome: str,
+    token: str,
+    depth: int,
+    seconds: float | None,
+    stale_after: float,
 ) -> None:
-    from pmtrader.ws_events import BookStale, BookUpdated
+    from pmtrader.ws_events import BookResynced, BookStale, BookUpdated
     from pmtrader.ws_market import MarketStream
 
     deadline = None if seconds is None else time.monotonic() + seconds
     updates = 0
-    async with MarketStream(ws_url, [token], stale_after=15.0, ping_interval=5.0) as stream:
+    stale_note = ""
+    async with MarketStream(
+        ws_url, [token], stale_after=stale_after, ping_interval=stale_after / 3
+    ) as stream:
         book = stream.book(token)
         with Live(
             _live_table(slug, outcome, book, depth, "connecting…"),
@@ -302,27 +317,32 @@ async def _watch(
                     break
                 except StopAsyncIteration:
                     break
-                if isinstance(event, BookUpdated | BookStale):
-                    updates += 1
-                book = stream.book(token)
                 stamp = datetime.now(UTC).strftime("%H:%M:%S")
-                live.update(
-                    _live_table(slug, outcome, book, depth, f"{updates} updates · {stamp} UTC"),
-                    refresh=True,
-                )
+                if isinstance(event, BookUpdated | BookStale | BookResynced):
+                    updates += 1
+                if isinstance(event, BookStale):
+                    # Keep saying it after the resync, so a glance tells the book had a gap.
+                    stale_note = f" · feed was stale at {stamp} UTC ({event.reason})"
+                book = stream.book(token)
+                note = f"{updates} updates · {stamp} UTC{stale_note}"
+                live.update(_live_table(slug, outcome, book, depth, note), refresh=True)
 
 
 @handle_errors
 def book_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
-    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.")],
+    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.", metavar="MARKET")],
     outcome: Annotated[
         str, typer.Option("--outcome", "-o", help="Outcome (case-insensitive).")
     ] = "yes",
     depth: Annotated[int, typer.Option(min=1, help="Levels per side.")] = 10,
-    watch: Annotated[bool, typer.Option(help="Update live from the websocket.")] = False,
+    watch: Annotated[bool, typer.Option("--watch", help="Update live from the websocket.")] = False,
     seconds: Annotated[
         float | None, typer.Option("--for", help="With --watch: stop after this many seconds.")
     ] = None,
+    stale_after: Annotated[
+        float,
+        typer.Option(min=0.3, help="With --watch: seconds of silence before the feed is stale."),
+    ] = 15.0,
     json_out: JsonFlag = False,
 ) -> None:
     """Show an outcome's price ladder with cumulative size, spread and mid."""
@@ -345,6 +365,7 @@ def book_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --opti
                 token=out.token_id,
                 depth=depth,
                 seconds=seconds,
+                stale_after=stale_after,
             )
         )
         return
@@ -366,7 +387,7 @@ def book_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --opti
 
 @handle_errors
 def price_cmd(
-    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.")],
+    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.", metavar="MARKET")],
     outcome: Annotated[
         str | None, typer.Option("--outcome", "-o", help="One outcome (default: all).")
     ] = None,
@@ -431,7 +452,7 @@ def sparkline(values: list[Decimal], width: int = 60) -> str:
 
 @handle_errors
 def history_cmd(
-    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.")],
+    ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.", metavar="MARKET")],
     outcome: Annotated[str, typer.Option("--outcome", "-o", help="Outcome.")] = "yes",
     interval: Annotated[str, typer.Option(help="max, 1w, 1d, 6h or 1h.")] = "1d",
     png: Annotated[Path | None, typer.Option(help="Also draw a chart into this PNG file.")] = None,

@@ -303,26 +303,36 @@ def place_order(
 def _order_cmd(side: Side) -> Any:
     @handle_errors
     def command(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
-        ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.")],
+        ref: Annotated[str, typer.Argument(help="Slug, condition id or URL.", metavar="MARKET")],
         outcome: Annotated[
             str, typer.Option("--outcome", "-o", help="Outcome, e.g. YES (any case).")
         ],
         price: Annotated[
-            str | None, typer.Option(help="Limit price, e.g. 0.42 (on the tick grid).")
+            str | None,
+            typer.Option(help="Limit price, e.g. 0.42 (on the tick grid).", metavar="PRICE"),
         ] = None,
-        size: Annotated[str | None, typer.Option(help="Shares for a limit order.")] = None,
+        size: Annotated[
+            str | None, typer.Option(help="Shares for a limit order.", metavar="SHARES")
+        ] = None,
         amount: Annotated[
             str | None,
-            typer.Option(help="Market order: pUSD to spend (buy) or shares to sell (sell)."),
+            typer.Option(
+                help="Market order: pUSD to spend (buy) or shares to sell (sell).",
+                metavar="AMOUNT",
+            ),
         ] = None,
         order_type: Annotated[
             TimeInForce | None, typer.Option("--type", help="Time in force.")
         ] = None,
-        expires: Annotated[str | None, typer.Option(help="GTD lifetime, e.g. 1h or 30m.")] = None,
-        post_only: Annotated[bool, typer.Option(help="Never take liquidity (GTC/GTD).")] = False,
+        expires: Annotated[
+            str | None, typer.Option(help="GTD lifetime, e.g. 1h or 30m.", metavar="DURATION")
+        ] = None,
+        post_only: Annotated[
+            bool, typer.Option("--post-only", help="Never take liquidity (GTC/GTD).")
+        ] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
         dry_run: Annotated[
-            bool, typer.Option(help="Sign and show the payload; send nothing.")
+            bool, typer.Option("--dry-run", help="Sign and show the payload; send nothing.")
         ] = False,
         json_out: JsonFlag = False,
     ) -> None:
@@ -402,7 +412,9 @@ def orders_cmd(
 
 @handle_errors
 def cancel_cmd(
-    order_ids: Annotated[list[str] | None, typer.Argument(help="Order ids to cancel.")] = None,
+    order_ids: Annotated[
+        list[str] | None, typer.Argument(help="Order ids to cancel.", metavar="ORDER_ID...")
+    ] = None,
     all_orders: Annotated[bool, typer.Option("--all", help="Cancel every open order.")] = False,
     market: Annotated[str | None, typer.Option(help="Cancel every order in this market.")] = None,
     json_out: JsonFlag = False,
