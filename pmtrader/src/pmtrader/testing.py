@@ -175,10 +175,12 @@ class SimServer:
         with httpx.Client(timeout=2.0) as client:
             while time.monotonic() < deadline:
                 if self._proc.poll() is not None:
-                    raise SimServerError(
+                    message = (
                         f"sim exited with {self._proc.returncode} before it was ready:\n"
                         + self.log_tail()
                     )
+                    self.stop()  # closes the log file too, so nothing leaks on a retry
+                    raise SimServerError(message)
                 with contextlib.suppress(httpx.HTTPError):
                     if client.get(self.url + "/ok").status_code == 200:
                         return
