@@ -90,13 +90,14 @@ def summary_lines(s: dict[str, Any]) -> list[str]:
         f"  report               {s['report']}",
         "",
         "Next:",
-        "  dashboard on this state:",
-        f"    .venv/bin/pmtrader sim serve --port 8700 --state-dir {run}/exchange &",
-        "    make ui          # then log in with the key in " + f"{run}/wallet.key",
-        f"  engine state:      .venv/bin/pmengine status --state-dir {run}/engine",
-        "  production:        unset PMT_ENV; export PM_PRIVATE_KEY=0x…  (and PM_FUNDER_ADDRESS /",
-        "                     PM_SIGNATURE_TYPE for a proxy or Safe wallet); then",
-        "                     pmengine --dry-run --markets SLUG --strategy rewards_maker first.",
+        "  the dashboard on this run's state (restart the exchange from it, use the demo key):",
+        f"    uv run --frozen pmtrader sim serve --seed 7 --port 8700 --state-dir {run}/exchange &",
+        f"    PM_PRIVATE_KEY=$(cat {run}/wallet.key) make ui",
+        f"  the engine's view:  uv run --frozen pmengine status --state-dir {run}/engine",
+        "  production:         unset PMT_ENV (and PMT_SIM_URL); export PM_PRIVATE_KEY=0x…",
+        "                      (plus PM_FUNDER_ADDRESS and PM_SIGNATURE_TYPE for a proxy or Safe",
+        "                      wallet), optionally PMPROXY_URL=https://your-pmproxy; then begin",
+        "                      with pmengine --dry-run --markets SLUG --strategy rewards_maker",
     ]
     return lines
 

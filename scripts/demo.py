@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -497,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         if run_dir.parent == ROOT / ".pmt" / "demo":
             latest.unlink(missing_ok=True)
             latest.symlink_to(run_dir.name)
+        with contextlib.suppress(ValueError):  # print a short path when under the checkout
+            summary["run_dir"] = str(run_dir.relative_to(Path.cwd()))
         for line in summary_lines(summary):
             print(line)
     return code
