@@ -11,7 +11,6 @@ from rich.table import Table
 from pmtrader.cli._common import (
     JsonFlag,
     console,
-    credentials_path,
     emit_json,
     fmt,
     handle_errors,
@@ -72,7 +71,11 @@ def positions_cmd(
         return
     table = Table(title=f"{len(rows)} positions (marked to mid)", title_justify="left")
     for col in ("market", "outcome", "size", "avg", "mid", "value", "P&L"):
-        table.add_column(col, justify="left" if col in ("market", "outcome") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("market", "outcome") else "right",
+            overflow="fold",
+        )
     total = Decimal(0)
     for r in rows:
         pnl = r["pnl"]
@@ -163,11 +166,6 @@ def doctor_cmd(
         console.print("[green]ready to trade[/green]" if report.ok else "[red]not ready[/red]")
     if not report.ok:
         raise typer.Exit(1)
-
-
-def credentials_file() -> str:
-    """Where ``keys`` stores credentials for the current settings."""
-    return str(credentials_path(state().settings()))
 
 
 def register(app: typer.Typer) -> None:

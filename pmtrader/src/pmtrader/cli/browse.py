@@ -132,9 +132,12 @@ def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --o
     if not rows:
         console.print("No markets match.")
         return
+    # The question is the first thing to go on a narrow terminal: the slug is what commands take.
+    wide = console.width >= 110
     table = Table(title=f"{len(rows)} markets", title_justify="left")
-    table.add_column("slug", no_wrap=True, max_width=44, overflow="ellipsis")
-    table.add_column("question", min_width=24, max_width=48, overflow="fold")
+    table.add_column("slug", overflow="fold", min_width=16)
+    if wide:
+        table.add_column("question", overflow="fold", max_width=40)
     table.add_column("outcomes")
     table.add_column("volume", justify="right")
     table.add_column("liquidity", justify="right")
@@ -143,7 +146,7 @@ def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --o
     for m in rows:
         outs = "\n".join(f"{o.name} {fmt(o.price)}" for o in outcomes(m))
         end = market_end(m)
-        table.add_row(
+        cells = [
             m.slug,
             m.question,
             outs,
@@ -151,7 +154,8 @@ def markets_cmd(  # noqa: PLR0917 - typer maps each keyword parameter to one --o
             _short_money(m.liquidity_num),
             end.strftime("%Y-%m-%d") if end else "-",
             fmt(m.spread),
-        )
+        ]
+        table.add_row(*(cells if wide else cells[:1] + cells[2:]))
     console.print(table)
 
 

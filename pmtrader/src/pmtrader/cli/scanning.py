@@ -101,7 +101,11 @@ def cliffs_cmd(
         return
     table = Table(title=f"moves of {fmt(min_move)}+ within {window}", title_justify="left")
     for col in ("market", "outcome", "from", "to", "move"):
-        table.add_column(col, justify="left" if col in ("market", "outcome") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("market", "outcome") else "right",
+            overflow="fold",
+        )
     for c in cliffs:
         color = "green" if c.move > 0 else "red"
         table.add_row(
@@ -189,7 +193,11 @@ def expiring_cmd(
         "return",
         "per day",
     ):
-        table.add_column(col, justify="left" if col in ("market", "outcome") else "right")
+        table.add_column(
+            col,
+            justify="left" if col in ("market", "outcome") else "right",
+            overflow="fold",
+        )
     for r in rows:
         table.add_row(
             r.slug,

@@ -396,7 +396,11 @@ def orders_cmd(
         return
     table = Table(title=f"{len(rows)} open orders", title_justify="left")
     for col in ("id", "outcome", "side", "price", "size", "filled", "type"):
-        table.add_column(col, justify="right" if col in ("price", "size", "filled") else "left")
+        table.add_column(
+            col,
+            justify="right" if col in ("price", "size", "filled") else "left",
+            overflow="fold",
+        )
     for r in rows:
         table.add_row(
             r["id"],
