@@ -82,6 +82,22 @@ def test_gtd_with_expires_and_post_only_reach_the_exchange(
     assert cli.key[2:] not in verbose.output
 
 
+def test_lost_answer_is_reported_once_and_the_order_is_not_sent_twice(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    cli("keys")
+    cli.sim.fault(drop_order_responses=1)  # the venue executes it, the answer never arrives
+    lost = cli(
+        "buy", market["market_slug"], "-o", "yes", "--price", "0.22", "--size", "5", "-y", code=1
+    )
+    assert "no answer came back" in lost.stderr
+    assert "It was not sent again" in lost.stderr
+    (order,) = cli.json("orders")
+    assert order["id"] in lost.stderr.replace("\n", "")
+    assert _bids(cli.sim, market["tokens"][0]["token_id"]) == [(Decimal("0.22"), Decimal("5"))]
+
+
 def test_dry_run_signs_and_shows_the_payload_but_sends_nothing(
     cli: Cli, take_market: Callable[..., dict[str, Any]]
 ) -> None:

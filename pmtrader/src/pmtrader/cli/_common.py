@@ -35,6 +35,7 @@ from pmtrader.errors import (
     InvalidPriceError,
     NotFoundError,
     OrderSizeError,
+    OrderStatusUnknownError,
     PmtraderError,
     RequestTimeoutError,
     TransportError,
@@ -152,6 +153,13 @@ def _explain(exc: PmtraderError) -> str:
         return f"Not found: {exc.message}."
     if isinstance(exc, ApiError):
         return f"The venue answered {exc.status}: {exc.message}"
+    if isinstance(exc, OrderStatusUnknownError):
+        ids = ", ".join(exc.order_hashes)
+        return (
+            f"The order was sent but no answer came back, so it may or may not be live "
+            f"(order id {ids}). It was not sent again; check with `pmtrader orders` before "
+            "placing it once more."
+        )
     if isinstance(exc, ConnectionFailedError | RequestTimeoutError):
         return f"Could not reach the venue ({exc}). Is it running? (`pmtrader sim serve` for sim)"
     if isinstance(exc, TransportError):
