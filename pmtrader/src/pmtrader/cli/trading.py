@@ -42,6 +42,8 @@ __all__ = ["OrderRequest", "parse_decimal", "parse_duration", "place_order", "re
 
 _SCALE = Decimal(1_000_000)
 _CENT = Decimal("0.01")
+_PRICE_UNIT = Decimal("0.0001")
+_MICRO = Decimal("0.000001")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
@@ -198,7 +200,8 @@ def preview_table(
     grid.add_row(
         "fills now",
         f"{fmt(p.shares)} shares"
-        + (f" at avg {fmt(p.average_price)}" if p.average_price is not None else ""),
+        # The average is a quotient (cost / shares): show it to the price grid's finest unit.
+        + (f" at avg {fmt(p.average_price.quantize(_PRICE_UNIT))}" if p.average_price else ""),
     )
     grid.add_row("worst price", fmt(p.worst_price))
     grid.add_row("cost" if req.side is Side.BUY else "proceeds", f"{fmt(p.cost)} pUSD")
@@ -222,7 +225,7 @@ def preview_json(p: OrderPreview) -> dict[str, Any]:
         "cost": p.cost,
         "fee": p.fee,
         "total": p.total,
-        "average_price": p.average_price,
+        "average_price": None if p.average_price is None else p.average_price.quantize(_MICRO),
         "worst_price": p.worst_price,
         "crosses": p.crosses,
         "rests": p.rests,
