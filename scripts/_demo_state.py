@@ -97,8 +97,10 @@ def read_journal(path: Path) -> JournalView:
             str(n): str(s) for n, s in db.execute("SELECT name, status FROM strategies")
         }
         view.denials = int(db.execute("SELECT COUNT(*) FROM denials").fetchone()[0])
-    except sqlite3.OperationalError:
-        pass  # the engine is still creating its schema
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        # The engine is still creating its schema: nothing to show yet.
     finally:
         db.close()
     return view

@@ -9,6 +9,7 @@ grace period, and finally checks that no process of any group is left.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -143,6 +144,9 @@ class Stack:
             )
             child = Child(name, proc, log_path, log)
             self.children.append(child)
+            # Written as each child starts, so whoever started us can check what we leave.
+            groups = {c.name: c.pgid for c in self.children}
+            (self.log_dir / "process-groups.json").write_text(json.dumps(groups))
         return child
 
     def wait_http(

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import json
 import os
+import sqlite3
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -254,7 +255,8 @@ def _start_engine(stack: Stack, run: Run, key: str, slugs: list[str]) -> None:
 
 def _sample(run: Run, http: httpx.Client) -> None:
     """Read the journal and the metrics; every SAMPLE_S also the books (for rewards, marks)."""
-    run.view = read_journal(run.journal)
+    with contextlib.suppress(sqlite3.Error):  # busy for a moment: keep the last view
+        run.view = read_journal(run.journal)
     try:
         run.engine_metrics = scrape(run.metrics_url, http)
     except httpx.HTTPError:
@@ -264,7 +266,10 @@ def _sample(run: Run, http: httpx.Client) -> None:
         ts_ms = time.time_ns() // 1_000_000
         for tape in run.tapes:
             yes, no = tape.market.tokens
-            book = book_snapshot(http, run.proxy_url + "/clob", yes, ts_ms, tape.market.tick)
+            try:
+                book = book_snapshot(http, run.proxy_url + "/clob", yes, ts_ms, tape.market.tick)
+            except httpx.HTTPError:
+                continue  # a slow answer on a busy machine: this market skips one sample
             tape.add(book, own_quotes(tape.market, run.view.working))
             if book.best_bid is not None and book.best_ask is not None:
                 run.mids[yes] = book.best_bid + book.best_ask
@@ -435,7 +440,19 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     run_dir = (args.run_dir or ROOT / ".pmt" / "demo" / stamp).resolve()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(
+            f"make demo: error: cannot create the run directory {run_dir}: {exc}", file=sys.stderr
+        )
+        return 2
+    if args.summary_json is not None and not args.summary_json.resolve().parent.is_dir():
+        print(
+            f"make demo: error: --summary-json {args.summary_json}: its directory does not exist",
+            file=sys.stderr,
+        )
+        return 2
     run = Run(run_dir=run_dir, seconds=args.seconds)
     live = sys.stdout.isatty() and not args.plain
     gate = SignalGate()
@@ -463,6 +480,11 @@ def main(argv: list[str] | None = None) -> int:
     except StackError as exc:
         print(f"pmt demo: {exc}", file=sys.stderr)
         code = 1
+    except Exception as exc:  # any other failure: say what, then the same orderly shutdown
+        print(
+            f"pmt demo: {type(exc).__name__}: {exc} (logs in {run_dir / 'logs'})", file=sys.stderr
+        )
+        code = 1
     except BaseException:
         stack.stop_all()  # an unexpected error still leaves no process behind
         raise
@@ -473,12 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         if engine is not None:
             run.engine_exit = stack.stop(engine, grace_s=30.0)  # cancels its orders on SIGTERM
             run.view = read_journal(run.journal)
-            proxy_metrics = scrape(run.proxy_url + "/metrics", httpx.Client(timeout=5.0))
+            with httpx.Client(timeout=10.0) as http:
+                proxy_metrics = scrape(run.proxy_url + "/metrics", http)
             venue = _exchange_positions(run)
             summary = _summary(run, proxy_metrics, venue)
             if run.engine_exit != 0 and code == 0:
                 code = 1
-    except (httpx.HTTPError, OSError) as exc:
+    except (httpx.HTTPError, OSError, sqlite3.Error) as exc:
         print(f"pmt demo: could not read the final state: {exc}", file=sys.stderr)
         code = code or 1
     finally:
@@ -486,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     if leftovers:
         print(f"pmt demo: processes left behind: {', '.join(leftovers)}", file=sys.stderr)
         code = code or 1
+    if summary is None and run.interrupted:
+        print(
+            f"pmt demo: stopped by {run.interrupted} before trading began; nothing is left running"
+        )
     if summary is not None:
         summary["elapsed_s"] = round(time.monotonic() - t0, 1)
         summary["leftover_processes"] = leftovers

@@ -135,10 +135,8 @@ def test_short_demo_trades_through_the_proxy_and_agrees_with_the_exchange(tmp_pa
         sim.stop()
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_every_process_and_still_summarises(tmp_path: Path) -> None:
-    run_dir = tmp_path / "run"
-    demo = _demo(run_dir, 120)
+def _interrupt_after(demo: subprocess.Popen[str], marker: str, delay_s: float) -> str:
+    """Read the demo's output until ``marker``, wait, Ctrl-C it; return all it printed."""
     assert demo.stdout is not None
     lines: list[str] = []
     try:
@@ -146,16 +144,36 @@ def test_ctrl_c_stops_every_process_and_still_summarises(tmp_path: Path) -> None
         while time.monotonic() < deadline:
             line = demo.stdout.readline()
             lines.append(line)
-            if "trading for" in line or not line:
+            if marker in line or not line:
                 break
-        assert any("trading for" in x for x in lines), "".join(lines)
-        time.sleep(2)
+        assert any(marker in x for x in lines), "".join(lines)
+        time.sleep(delay_s)
         os.killpg(demo.pid, signal.SIGINT)  # what Ctrl-C at the terminal sends
         out, _ = demo.communicate(timeout=60)
     finally:
         if demo.poll() is None:
             os.killpg(demo.pid, signal.SIGKILL)
-    assert demo.returncode == 130, "".join(lines) + out[-4000:]
+    return "".join(lines) + out
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_starting_stops_what_was_started(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    demo = _demo(run_dir, 120)
+    out = _interrupt_after(demo, "local exchange", 0.0)
+    assert demo.returncode == 130, out[-4000:]
+    assert "before trading began" in out
+    groups = json.loads((run_dir / "logs" / "process-groups.json").read_text())
+    assert "exchange" in groups
+    assert not any(_alive(pgid) for pgid in [demo.pid, *groups.values()])
+
+
+@pytest.mark.slow
+def test_ctrl_c_while_trading_stops_every_process_and_still_summarises(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    demo = _demo(run_dir, 120)
+    out = _interrupt_after(demo, "trading for", 2.0)
+    assert demo.returncode == 130, out[-4000:]
     summary = json.loads((run_dir / "out.json").read_text())
     assert summary["interrupted"] == "SIGINT"
     assert summary["engine_exit_code"] == 0  # the engine was stopped, not killed
