@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Final
 
 import plotly.graph_objects as go
 
@@ -46,24 +47,47 @@ def _cumulative(levels: Sequence[tuple[Decimal, Decimal]]) -> tuple[list[float],
     return xs, ys
 
 
+#: How far either side of the touch the depth chart shows.
+_WINDOW: Final = Decimal("0.12")
+
+
+def _window(book: OrderBook) -> list[float]:
+    bid, ask = book.best_bid, book.best_ask
+    if bid is None and ask is None:
+        return [0.0, 1.0]
+    low = (bid if bid is not None else ask or Decimal(0)) - _WINDOW
+    high = (ask if ask is not None else bid or Decimal(1)) + _WINDOW
+    return [float(max(low, Decimal(0))), float(min(high, Decimal(1)))]
+
+
 def depth_figure(book: OrderBook, title: str) -> go.Figure:
-    """Cumulative shares on each side of the book, best level outward."""
+    """Cumulative shares on each side of the book, stepping outward from the midpoint."""
+    window = _window(book)
     bids = _cumulative([(lv.price, lv.size) for lv in book.bids_best_first()])
     asks = _cumulative([(lv.price, lv.size) for lv in book.asks_best_first()])
+    centre = float(book.mid) if book.mid is not None else None
     fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=bids[0], y=bids[1], name="bids", fill="tozeroy", line={"shape": "hv", "color": _BID}
+    for (xs, ys), name, colour, edge in (
+        (bids, "bids", _BID, window[0]),
+        (asks, "asks", _ASK, window[1]),
+    ):
+        if not xs:
+            continue
+        # Start at the middle with nothing, step out level by level, run on to the edge.
+        start = centre if centre is not None else xs[0]
+        fig.add_trace(
+            go.Scatter(
+                x=[start, *xs, edge],
+                y=[0.0, *ys, ys[-1]],
+                name=name,
+                mode="lines",
+                fill="tozeroy",
+                line={"shape": "hv", "color": colour},
+            )
         )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=asks[0], y=asks[1], name="asks", fill="tozeroy", line={"shape": "hv", "color": _ASK}
-        )
-    )
     fig.update_layout(
         title=title,
-        xaxis={"title": "price", "range": [0, 1], "tickformat": ".2f"},
+        xaxis={"title": "price", "range": _window(book), "tickformat": ".2f"},
         yaxis={"title": "shares (cumulative)"},
         legend={"orientation": "h", "y": 1.02, "x": 1, "xanchor": "right", "yanchor": "bottom"},
         **_LAYOUT,

@@ -50,5 +50,14 @@ def main(argv: list[str] | None = None) -> None:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",
+        "viewer",
+        # An installed dashboard does not edit itself: no file watcher threads.
+        "--server.fileWatcherType",
+        "none",
     ]
     sys.exit(stcli.main())
+
+
+if __name__ == "__main__":
+    main()

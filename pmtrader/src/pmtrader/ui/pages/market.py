@@ -81,7 +81,7 @@ def _pick_market() -> GammaMarket | None:
     if not slugs:
         st.info("No market to show.")
         return None
-    chosen = st.selectbox(
+    chosen = st.sidebar.selectbox(
         "Market",
         slugs,
         index=slugs.index(slug) if slug in slugs else 0,
@@ -110,9 +110,11 @@ def _live_book(market: GammaMarket, token_id: str, outcome: str) -> None:
         cols[1].metric("best ask", str(book.best_ask or "—"))
         cols[2].metric("spread", str(book.spread or "—"))
         cols[3].metric("last trade", str(book.last_trade_price or "—"))
-        left, right = st.columns([3, 2])
-        left.plotly_chart(_charts.depth_figure(book, f"Depth: {outcome}"), key=f"depth_{token_id}")
-        right.dataframe(_charts.ladder_rows(book), hide_index=True, width="stretch", height=320)
+        depth, ladder = st.columns([3, 2])
+        depth.plotly_chart(_charts.depth_figure(book, f"Depth: {outcome}"), key=f"depth_{token_id}")
+        ladder.dataframe(
+            _charts.ladder_rows(book, depth=8), hide_index=True, width="stretch", height=320
+        )
 
 
 @st.fragment(run_every=10)
@@ -221,6 +223,12 @@ def _preview(ticket: Ticket) -> OrderPreview:
     )
 
 
+def _plain(value: Decimal) -> str:
+    """An exact decimal without trailing zeros (``12``, ``0.5``, ``0.000123``)."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _show_preview(ticket: Ticket, preview: OrderPreview) -> None:
     unit = "pUSD" if ticket.side == "BUY" else "shares"
     what = (
@@ -230,13 +238,13 @@ def _show_preview(ticket: Ticket, preview: OrderPreview) -> None:
     )
     st.markdown(f"**{what}** · {ticket.order_type}" + (" · post-only" if ticket.post_only else ""))
     cols = st.columns(5)
-    cols[0].metric("fills now", f"{preview.shares}")
+    cols[0].metric("fills now", _plain(preview.shares))
     cols[1].metric(
         "avg price", "—" if preview.average_price is None else f"{preview.average_price:.4f}"
     )
-    cols[2].metric("cost" if ticket.side == "BUY" else "proceeds", f"{preview.cost}")
-    cols[3].metric("taker fee", f"{preview.fee}")
-    cols[4].metric("rests", f"{preview.resting_shares}" if preview.rests else "0")
+    cols[2].metric("cost" if ticket.side == "BUY" else "proceeds", _plain(preview.cost))
+    cols[3].metric("taker fee", _plain(preview.fee))
+    cols[4].metric("rests", _plain(preview.resting_shares) if preview.rests else "0")
     if ticket.post_only and preview.crosses:
         st.warning("Post-only: this order would cross the book, so the venue will reject it.")
 
@@ -285,10 +293,13 @@ def _ticket(market: GammaMarket, clob: Market | None) -> None:
             try:
                 with st.spinner("Previewing…"):
                     _show_preview(pending, _preview(pending))
+                previewed = True
             except PmtraderError as exc:
                 st.error(f"preview: {exc}")
+                previewed = False
             cols = st.columns(2)
-            if cols[0].button("Confirm and send", type="primary", key="tk_confirm"):
+            # Nothing is sent without a preview the trader has seen.
+            if previewed and cols[0].button("Confirm and send", type="primary", key="tk_confirm"):
                 st.session_state.pop("tk_pending", None)
                 try:
                     with st.spinner("Sending…"):
@@ -350,16 +361,23 @@ def render() -> None:
     tabs = st.tabs([o for o, _ in outcomes])
     for tab, (outcome, token) in zip(tabs, outcomes, strict=True):
         with tab:
-            interval = st.segmented_control(
-                "Interval", _INTERVALS, default="1d", key=f"mt_iv_{token}"
-            )
-            with _data.guard("price history"):
-                points = _data.price_history(token, interval or "1d")
-                st.plotly_chart(
-                    _charts.history_figure(points, f"{outcome}: price ({interval})"),
-                    key=f"hist_{token}",
+            history, live = st.columns([2, 3])
+            with history:
+                interval = st.segmented_control(
+                    "Interval",
+                    _INTERVALS,
+                    default="1d",
+                    key=f"mt_iv_{token}",
+                    label_visibility="collapsed",
                 )
-            _live_book(market, token, outcome)
+                with _data.guard("price history"):
+                    points = _data.price_history(token, interval or "1d")
+                    st.plotly_chart(
+                        _charts.history_figure(points, f"{outcome}: price ({interval})"),
+                        key=f"hist_{token}",
+                    )
+            with live:
+                _live_book(market, token, outcome)
     left, right = st.columns([3, 2])
     with left:
         _ticket(market, clob)

@@ -114,7 +114,7 @@ def render() -> None:
             format_func=lambda s: next((m.question for m in shown if m.slug == s), s),
             key="mk_open_choice",
         )
-        if st.form_submit_button("Open") and choice:
+        if st.form_submit_button("Open market") and choice:
             from pmtrader.ui._nav import open_market
 
             open_market(choice)
