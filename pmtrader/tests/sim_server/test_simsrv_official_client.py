@@ -67,7 +67,7 @@ def venue(quiet_sim: SimServer) -> SimServer:
     return quiet_sim
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def markets(quiet_sim: SimServer) -> list[dict[str, Any]]:
     venue = quiet_sim
     client = ClobClient(venue.url, chain_id=137)
