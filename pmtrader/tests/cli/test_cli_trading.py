@@ -7,6 +7,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from pmtrader.chain import contracts_for
 from pmtrader.testing import SimServer
 
 from .conftest import Cli
@@ -190,6 +191,24 @@ def test_bad_orders_say_what_to_do_and_send_nothing(
     cli.env["PM_PRIVATE_KEY"] = ""
     nokey = cli("buy", slug, "-o", "yes", "--price", "0.4", "--size", "10", "-y", code=1)
     assert "set PM_PRIVATE_KEY" in nokey.stderr
+
+
+def test_missing_allowance_names_the_contract_and_sends_nothing(
+    cli: Cli, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market()
+    contracts = contracts_for(137)
+    spender = contracts.neg_risk_exchange if market["neg_risk"] else contracts.exchange
+    cli("keys")
+    allowance = {"address": cli.address, "asset_type": "COLLATERAL", "spender": spender}
+    cli.sim.http.post("/_sim/allowance", json={**allowance, "amount": "1000000"})
+    err = cli(
+        "buy", market["market_slug"], "-o", "yes", "--price", "0.4", "--size", "10", "-y", code=1
+    ).stderr.replace("\n", " ")
+    assert f"{spender} may spend 1 pUSD" in err
+    assert "needs 4" in err
+    assert "pmtrader doctor" in err
+    assert _bids(cli.sim, market["tokens"][0]["token_id"]) == []
 
 
 def test_keys_stores_credentials_0600_and_never_prints_the_secret(cli: Cli) -> None:

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from pmtrader.chain import contracts_for
 from pmtrader.cli._common import (
     JsonFlag,
     Outcome,
@@ -157,7 +158,8 @@ def _check_funds(
     env = client.settings.env
     if req.side is Side.BUY:
         need = Decimal(order.amounts.pusd) / _SCALE + fee
-        have = Decimal(client.account.get_balance_allowance(AssetType.COLLATERAL).balance) / _SCALE
+        funds = client.account.get_balance_allowance(AssetType.COLLATERAL)
+        have = Decimal(funds.balance) / _SCALE
         if have < need:
             short = need - have
             fix = (
@@ -168,6 +170,21 @@ def _check_funds(
             fail(
                 f"Not enough pUSD: this order needs {fmt(need)} and {client.funder} has "
                 f"{fmt(have)} (short {fmt(short)}). Fix: {fix}. Nothing was sent."
+            )
+        # The exchange that settles the order pulls pUSD from the funder: it needs an allowance.
+        contracts = contracts_for(client.settings.chain_id)
+        role, spender = (
+            ("neg-risk exchange", contracts.neg_risk_exchange)
+            if order.neg_risk
+            else ("exchange", contracts.exchange)
+        )
+        allowed = Decimal(funds.allowance_for(spender)) / _SCALE
+        if allowed < need:
+            fail(
+                f"pUSD allowance too small: the {role} {spender} may spend {fmt(allowed)} pUSD "
+                f"of {client.funder} and this order needs {fmt(need)}. Fix: approve pUSD for "
+                f"{spender} from {client.funder} (polymarket.com does it on your first trade); "
+                "`pmtrader doctor` checks every allowance. Nothing was sent."
             )
     else:
         need = Decimal(order.amounts.shares) / _SCALE
