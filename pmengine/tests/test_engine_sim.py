@@ -23,8 +23,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pmengine.units import BUY, amount_to_int, notional_ceil, notional_floor, price_to_int
 from pmtrader.client import Client
 from pmtrader.config import Secret, Settings
+from pmtrader.models.clob import Trade
+from pmtrader.sim.admission import fee_amount
+from pmtrader.sim.catalogue import FeeParams
 from pmtrader.testing import SimServer, new_wallet
 
 PMENGINE = [sys.executable, "-c", "from pmengine.cli import main; main()"]
@@ -146,6 +150,27 @@ def _venue_positions(client: Client, tokens: list[str]) -> dict[str, int]:
     return {t: int(client.account.get_balance_allowance("CONDITIONAL", t).balance) for t in tokens}
 
 
+def _balance(client: Client) -> int:
+    return int(client.account.get_balance_allowance("COLLATERAL").balance)
+
+
+def _venue_fees(client: Client, trades: list[Trade], hashes: set[str]) -> dict[str, int]:
+    """Each of our fills' fee as the exchange's own code computes it (``sim.admission``)."""
+    out: dict[str, int] = {}
+    for trade in trades:
+        fd = client.markets.get_fee_details(trade.asset_id)
+        params = FeeParams(fd.rate, fd.exponent, fd.taker_only)
+        if trade.taker_order_id in hashes:
+            size, price = amount_to_int(trade.size), price_to_int(trade.price)
+            out[f"{trade.id}:{trade.taker_order_id}"] = fee_amount(params, size, price)
+        for m in trade.maker_orders:
+            if m.order_id in hashes:
+                size, price = amount_to_int(m.matched_amount), price_to_int(m.price)
+                fee = 0 if fd.taker_only else fee_amount(params, size, price)
+                out[f"{trade.id}:{m.order_id}"] = fee
+    return out
+
+
 def _wait(cond: Callable[[], bool], within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not cond():
@@ -166,9 +191,10 @@ def test_live_engine_trades_requotes_fills_and_obeys_the_kill_switch(
     funded: tuple[SimServer, str], tmp_path: Path
 ) -> None:
     sim, key = funded
+    client = _client(sim, key)
+    start_balance = _balance(client)
     engine = EngineProc(sim, tmp_path, key, ["sure_bets", "rewards_maker"])
     engine.start()
-    client = _client(sim, key)
     try:
         _wait(
             lambda: (
@@ -205,8 +231,30 @@ def test_live_engine_trades_requotes_fills_and_obeys_the_kill_switch(
         mine = _positions(tmp_path)
         assert mine
         assert _venue_positions(client, list(mine)) == mine
+        end_balance = _balance(client)
+        venue_fees = _venue_fees(
+            client, client.orders.get_trades(), {str(o["order_hash"]) for o in orders}
+        )
     finally:
         client.close()
+    # Money: every fill's fee is the one the exchange charged, and the engine's cash moved by
+    # exactly what the wallet's pUSD balance moved, to the base unit.
+    db = sqlite3.connect(tmp_path / "journal.sqlite3")
+    try:
+        fills = db.execute("SELECT fill_id, side, price, size, fee FROM fills").fetchall()
+        (position_fees,) = db.execute("SELECT SUM(fees) FROM positions").fetchone()
+        (cash,) = db.execute("SELECT value FROM meta WHERE key = 'cash'").fetchone()
+    finally:
+        db.close()
+    assert {str(f): int(fee) for f, _, _, _, fee in fills} == venue_fees
+    assert sum(venue_fees.values()) > 0, "no fee-paying fill: the fee path went untested"
+    assert position_fees == sum(venue_fees.values())
+    moved = sum(
+        -notional_ceil(p, s) - fee if side == BUY else notional_floor(p, s) - fee
+        for _, side, p, s, fee in fills
+    )
+    assert moved == end_balance - start_balance
+    assert int(cash) - start_balance == end_balance - start_balance
     lines = [json.loads(x) for x in engine.logs[-1].splitlines() if x.startswith("{")]
     events = [x["event"] for x in lines]
     assert events.index("engine.reconciled") < events.index("engine.halted")

@@ -5,6 +5,13 @@ order builder, so the order hash is known (and journalled) before anything is se
 gets no answer raises :class:`~pmengine.errors.AmbiguousSubmitError`: the engine then asks the
 venue by hash and never signs the intent again. Fills come from polling the venue's trades (REST)
 so that a dropped user socket can never lose one.
+
+Each fill is booked with the fee the venue charged for it. A trade reports only the fee *rate*,
+so the fee is recomputed from the market's ``/clob-markets`` parameters (``fd = {r, e, to}``)
+with pmstrat's integer rule (``pmstrat.fees.taker_fee``, held equal to the local exchange's by a
+property test): ``shares x r x (p(1-p))^e`` rounded down to a base unit, charged to the taker
+(on top of a BUY, out of a SELL's proceeds), and to makers only when the market is not
+taker-only. The engine's cash then moves exactly as the wallet's pUSD balance does.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import structlog
+from pmstrat.fees import taker_fee
 from pmtrader._amounts import limit_amounts
 from pmtrader.client import AsyncClient
 from pmtrader.config import Secret as PmtSecret
@@ -59,6 +67,15 @@ def _ms(raw: str | int | None) -> int:
     return value * 1000 if value < 10_000_000_000 else value
 
 
+@dataclass(frozen=True)
+class _FeeRule:
+    """A market's fee parameters as integers: rate in basis points, curve exponent, taker-only."""
+
+    rate_bps: int
+    exponent: int
+    taker_only: bool
+
+
 @dataclass
 class _Sent:
     signed: PmtSignedOrder
@@ -78,6 +95,7 @@ class LiveGateway:
         self._heartbeat_id = ""
         self._mine: set[str] = set()
         self._trades_after = 0
+        self._fee_rules: dict[str, _FeeRule] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveGateway:
@@ -233,36 +251,67 @@ class LiveGateway:
             raise GatewayError(str(exc)) from exc
         return [self._venue_order(o) for o in found]
 
-    def _fills_of(self, trade: Any) -> list[VenueFill]:
+    async def _fee_rule(self, token_id: str) -> _FeeRule:
+        """The fee parameters of the token's market (asked once per token, then remembered)."""
+        rule = self._fee_rules.get(token_id)
+        if rule is not None:
+            return rule
+        try:
+            fd = await self.client.markets.get_fee_details(token_id)
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(f"cannot get the fee parameters of token {token_id}: {exc}") from exc
+        bps = fd.rate * 10_000
+        if bps < 0 or bps != bps.to_integral_value() or fd.exponent < 0:
+            # Booking a rounded rate would drift from the venue's balance; refuse loudly instead.
+            raise GatewayError(
+                f"token {token_id}: fee rate {fd.rate} (exponent {fd.exponent}) is not a whole, "
+                "non-negative number of basis points; its fills cannot be booked exactly"
+            )
+        rule = _FeeRule(int(bps), fd.exponent, fd.taker_only)
+        self._fee_rules[token_id] = rule
+        return rule
+
+    def _involves_me(self, trade: Any) -> bool:
+        return trade.taker_order_id in self._mine or any(
+            maker.order_id in self._mine for maker in trade.maker_orders
+        )
+
+    def _fills_of(self, trade: Any, rule: _FeeRule) -> list[VenueFill]:
         out: list[VenueFill] = []
         ts = _ms(trade.match_time) or _ms(trade.last_update)
         if trade.taker_order_id in self._mine:
+            price = price_to_int(Decimal(trade.price))
+            size = amount_to_int(Decimal(trade.size))
             out.append(
                 VenueFill(
                     f"{trade.id}:{trade.taker_order_id}",
                     str(trade.taker_order_id),
                     str(trade.asset_id),
                     _side(trade.side),
-                    price_to_int(Decimal(trade.price)),
-                    amount_to_int(Decimal(trade.size)),
-                    0,
+                    price,
+                    size,
+                    taker_fee(size, price, rule.rate_bps, rule.exponent),
                     ts,
                 )
             )
-        out.extend(
-            VenueFill(
-                f"{trade.id}:{maker.order_id}",
-                str(maker.order_id),
-                str(maker.asset_id or trade.asset_id),
-                _side(maker.side or ("SELL" if _side(trade.side) == BUY else "BUY")),
-                price_to_int(Decimal(maker.price)),
-                amount_to_int(Decimal(maker.matched_amount)),
-                0,
-                ts,
+        for maker in trade.maker_orders:
+            if maker.order_id not in self._mine:
+                continue
+            price = price_to_int(Decimal(maker.price))
+            size = amount_to_int(Decimal(maker.matched_amount))
+            fee = 0 if rule.taker_only else taker_fee(size, price, rule.rate_bps, rule.exponent)
+            out.append(
+                VenueFill(
+                    f"{trade.id}:{maker.order_id}",
+                    str(maker.order_id),
+                    str(maker.asset_id or trade.asset_id),
+                    _side(maker.side or ("SELL" if _side(trade.side) == BUY else "BUY")),
+                    price,
+                    size,
+                    fee,
+                    ts,
+                )
             )
-            for maker in trade.maker_orders
-            if maker.order_id in self._mine
-        )
         return out
 
     async def trades_since(self, after_ms: int) -> list[VenueFill]:
@@ -275,7 +324,9 @@ class LiveGateway:
         for trade in trades:
             if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
                 continue
-            out.extend(self._fills_of(trade))
+            if not self._involves_me(trade):
+                continue
+            out.extend(self._fills_of(trade, await self._fee_rule(str(trade.asset_id))))
         return out
 
     async def run_fills(self, post: Callable[[VenueFill], Awaitable[None]], since_ms: int) -> None:
