@@ -300,32 +300,34 @@ def _trade(run: Run, *, live: bool) -> None:
     run.started = time.monotonic()
     deadline = run.started + run.seconds
     last_line = 0.0
-    with httpx.Client(timeout=5.0) as http:
-        if live:
-            from rich.console import Console
-            from rich.live import Live
+    try:
+        with httpx.Client(timeout=5.0) as http:
+            if live:
+                from rich.console import Console
+                from rich.live import Live
 
-            with Live(console=Console(), refresh_per_second=4, transient=False) as screen:
+                with Live(console=Console(), refresh_per_second=4, transient=False) as screen:
+                    while time.monotonic() < deadline:
+                        _sample(run, http)
+                        screen.update(render_view(run_status(run)))
+                        time.sleep(0.25)
+            else:
                 while time.monotonic() < deadline:
                     _sample(run, http)
-                    screen.update(render_view(run_status(run)))
+                    if time.monotonic() - last_line >= 5.0:
+                        last_line = time.monotonic()
+                        s = run_status(run)
+                        print(
+                            f"[{s['elapsed_s']:>5.1f}s] state={s['trading_state']} "
+                            f"orders={s['orders']} fills={s['fills']} open={len(s['working'])} "
+                            f"positions={len(s['positions'])} realized={s['realized_pnl']} "
+                            f"unrealized={s['unrealized_pnl']} pUSD",
+                            flush=True,
+                        )
                     time.sleep(0.25)
-        else:
-            while time.monotonic() < deadline:
-                _sample(run, http)
-                if time.monotonic() - last_line >= 5.0:
-                    last_line = time.monotonic()
-                    s = run_status(run)
-                    print(
-                        f"[{s['elapsed_s']:>5.1f}s] state={s['trading_state']} "
-                        f"orders={s['orders']} fills={s['fills']} open={len(s['working'])} "
-                        f"positions={len(s['positions'])} realized={s['realized_pnl']} "
-                        f"unrealized={s['unrealized_pnl']} pUSD",
-                        flush=True,
-                    )
-                time.sleep(0.25)
-        _sample(run, http)  # the last look before the engine stops
-    run.traded_s = time.monotonic() - run.started
+            _sample(run, http)  # the last look before the engine stops
+    finally:  # also when interrupted: the summary says how long it really traded
+        run.traded_s = time.monotonic() - run.started
 
 
 def run_status(run: Run) -> dict[str, Any]:

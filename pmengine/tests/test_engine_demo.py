@@ -176,6 +176,7 @@ def test_ctrl_c_while_trading_stops_every_process_and_still_summarises(tmp_path:
     assert demo.returncode == 130, out[-4000:]
     summary = json.loads((run_dir / "out.json").read_text())
     assert summary["interrupted"] == "SIGINT"
+    assert 2.0 <= summary["seconds"] < 60  # it traded until the Ctrl-C, not for 120 s
     assert summary["engine_exit_code"] == 0  # the engine was stopped, not killed
     _assert_nothing_left(demo, summary)
     assert "interrupted by SIGINT" in out
