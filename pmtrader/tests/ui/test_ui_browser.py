@@ -197,6 +197,10 @@ def test_a_trader_lists_opens_trades_and_cancels_in_a_browser(
                 page.goto(f"{url}/{name}")
                 expect(page.get_by_role("heading", name=heading)).to_be_visible(timeout=60_000)
                 _settled(page)
+                if name == "rewards":
+                    page.get_by_role("button", name="Estimate").click()
+                    expect(page.get_by_text("expected pUSD / day")).to_be_visible(timeout=30_000)
+                    _settled(page)
                 _shot(page, name)
         finally:
             browser.close()

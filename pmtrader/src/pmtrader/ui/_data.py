@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from itertools import islice
 from typing import Final, ParamSpec, TypeVar
 
 import httpx
@@ -49,6 +50,7 @@ __all__ = [
 
 #: pUSD credited to the throwaway wallet the dashboard makes on the local exchange.
 SIM_WALLET_FUNDS: Final = Decimal(1000)
+_MAX_MARKETS: Final = 500
 _ENV_PREFIXES: Final = ("PMT_", "PM_", "PMPROXY_")
 #: Clients of throwaway sim wallets (one per browser session), closed by :func:`close_all`.
 _THROWAWAY: list[Client] = []
@@ -142,11 +144,11 @@ def gamma_markets(
         "order": "volume24hr",
         "ascending": False,
     }
-    return list(
-        client.gamma.iter_markets(
-            page_size=100, **{k: v for k, v in filters.items() if v is not None}
-        )
-    )[:500]
+    pages = client.gamma.iter_markets(
+        page_size=100, **{k: v for k, v in filters.items() if v is not None}
+    )
+    # Production lists tens of thousands; the busiest 500 are what a table can show.
+    return list(islice(pages, _MAX_MARKETS))
 
 
 @cached(ttl=300)

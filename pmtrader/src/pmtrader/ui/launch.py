@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> None:
         "false",
         "--client.toolbarMode",
         "viewer",
+        # A bug the pages did not anticipate shows its type, never a traceback.
+        "--client.showErrorDetails",
+        "type",
         # An installed dashboard does not edit itself: no file watcher threads.
         "--server.fileWatcherType",
         "none",

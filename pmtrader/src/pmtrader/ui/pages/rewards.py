@@ -70,7 +70,7 @@ def render() -> None:
     if not listed:
         st.info("No market pays liquidity rewards right now.")
         return
-    rows = []
+    rows: list[dict[str, str | None]] = []
     for m in listed:
         gamma = names.get(m.condition_id.lower())
         rows.append(
@@ -79,14 +79,19 @@ def render() -> None:
                 "max spread (¢)": str(m.rewards_max_spread),
                 "min size": str(m.rewards_min_size),
                 "pUSD / day": str(_daily(m)),
-                "competitiveness": ""
+                "competitiveness": None
                 if m.market_competitiveness is None
                 else str(m.market_competitiveness),
             }
         )
+    if all(row["competitiveness"] is None for row in rows):
+        for row in rows:
+            del row["competitiveness"]
     st.dataframe(rows, hide_index=True, width="stretch")
     st.subheader("Estimate a quoting policy")
-    slugs = {g.slug: g.question for g in names.values() if g.slug}
+    # In the table's order: the richest pools first.
+    known = [names.get(m.condition_id.lower()) for m in listed]
+    slugs = {g.slug: g.question for g in known if g is not None and g.slug}
     with st.form("rw_form"):
         slug = st.selectbox(
             "Market", list(slugs), format_func=lambda s: slugs.get(s, s), key="rw_market"
