@@ -9,6 +9,7 @@ checks with the wallet's own key that nothing is left resting. And no process of
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -21,9 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pmstrat.rewards import Quote
+from pmstrat.signal import Side
 from pmtrader.client import Client
 from pmtrader.config import Secret, Settings
 from pmtrader.testing import start_sim
+
+from pmstrat import OrderBookSnapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
@@ -180,3 +185,41 @@ def test_ctrl_c_while_trading_stops_every_process_and_still_summarises(tmp_path:
     assert summary["engine_exit_code"] == 0  # the engine was stopped, not killed
     _assert_nothing_left(demo, summary)
     assert "interrupted by SIGINT" in out
+
+
+def _demo_state() -> Any:
+    """The demo's reading helpers (``scripts/_demo_state.py``), loaded by path."""
+    spec = importlib.util.spec_from_file_location(
+        "_demo_state", ROOT / "scripts" / "_demo_state.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("_demo_state", module)  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_rewards_are_scored_against_the_book_without_our_own_orders() -> None:
+    state = _demo_state()
+    book = OrderBookSnapshot(
+        "yes", 1, bids=((4800, 70_000_000), (4700, 5_000_000)), asks=((5200, 60_000_000),)
+    )
+    ours = [
+        Quote(True, Side.BUY, 4800, 50_000_000),  # a YES bid rests on the YES bid side
+        Quote(False, Side.BUY, 4800, 60_000_000),  # a NO bid at 0.48 is a YES ask at 0.52
+    ]
+    others = state.without_own(book, ours)
+    assert others.bids == ((4800, 20_000_000), (4700, 5_000_000))
+    assert others.asks == ()  # all of the ask was ours
+
+
+def test_latency_quantiles_interpolate_inside_the_bucket_like_prometheus() -> None:
+    state = _demo_state()
+    hist = state.Histogram(
+        [(0.001, 50.0), (0.01, 90.0), (0.1, 100.0), (float("inf"), 100.0)], 100.0
+    )
+    assert hist.quantile(0.5) == pytest.approx(0.001)
+    assert hist.quantile(0.7) == pytest.approx(0.001 + 0.009 * 0.5)
+    assert hist.quantile(0.99) == pytest.approx(0.01 + 0.09 * 0.9)
+    assert state.Histogram([], 0.0).quantile(0.5) is None
