@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 from pmengine.units import BUY, amount_to_int, notional_ceil, notional_floor, price_to_int
+from pmproxy.testing import dead_port, free_port
 from pmtrader.client import Client
 from pmtrader.config import Secret, Settings
 from pmtrader.models.clob import Trade
@@ -32,6 +33,7 @@ from pmtrader.sim.catalogue import FeeParams
 from pmtrader.testing import SimServer, new_wallet
 
 PMENGINE = [sys.executable, "-c", "from pmengine.cli import main; main()"]
+PMPROXY = [sys.executable, "-c", "from pmproxy.cli import main; main()"]
 PARAMS = [
     "--param",
     "min_price=0.5",
@@ -61,8 +63,16 @@ def _markets(sim: SimServer) -> list[str]:
 class EngineProc:
     """One ``pmengine`` process with its own wallet and state directory."""
 
-    def __init__(self, sim: SimServer, state: Path, key: str, strategies: list[str]) -> None:
+    def __init__(
+        self,
+        sim: SimServer,
+        state: Path,
+        key: str,
+        strategies: list[str],
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.sim = sim
+        self.extra_env = env or {}
         self.state = state
         self.key = key
         self.strategies = strategies
@@ -79,6 +89,7 @@ class EngineProc:
             PMENGINE_WS_URL=self.sim.ws_url,
             PMENGINE_TICK_INTERVAL_MS="200",
         )
+        env.update(self.extra_env)
         args = [
             "--env",
             "sim",
@@ -176,6 +187,66 @@ def _wait(cond: Callable[[], bool], within: float, what: str) -> None:
     while not cond():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.1)
+
+
+class ProxyProc:
+    """A real ``pmproxy`` process in front of the local exchange (its own process group)."""
+
+    def __init__(self, sim: SimServer, log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._log = log_path.open("w")
+        self.proc = subprocess.Popen(
+            [
+                *PMPROXY,
+                "--live",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--clob-url",
+                sim.url,
+                "--gamma-url",
+                sim.gamma_url,
+                "--data-url",
+                sim.url + "/data-api",
+                "--chain-url",
+                sim.url + "/chain",
+                "--ws-url",
+                sim.ws_url,
+            ],
+            stdout=self._log,
+            stderr=self._log,
+            text=True,
+            start_new_session=True,
+        )
+        _wait(self._healthy, within=30, what="pmproxy /health")
+
+    def _healthy(self) -> bool:
+        assert self.proc.poll() is None, "pmproxy exited on start"
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def requests(self, route: str) -> int:
+        """Requests the proxy answered on ``route`` with a 2xx status (from its ``/metrics``)."""
+        total = 0
+        for line in httpx.get(self.url + "/metrics", timeout=5).text.splitlines():
+            ours = line.startswith("pmproxy_requests_total{") and f'route="{route}"' in line
+            if ours and 'status="2' in line:
+                total += int(float(line.rsplit(" ", 1)[1]))
+        return total
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        self._log.close()
 
 
 @pytest.fixture
@@ -355,3 +426,68 @@ def test_dropped_submit_responses_never_make_two_orders_for_one_intent(
     assert len(intents) == len(set(intents))
     with _client(sim, key) as client:
         assert client.orders.get_open_orders() == []
+
+
+@pytest.mark.slow
+def test_live_engine_through_pmproxy_places_orders_there_and_reconciles_its_fills(
+    funded: tuple[SimServer, str], tmp_path: Path
+) -> None:
+    sim, key = funded
+    proxy = ProxyProc(sim, tmp_path / "pmproxy.log")
+    (tmp_path / "state").mkdir()
+    client = _client(sim, key)
+    try:
+        start_balance = _balance(client)
+        # The direct CLOB address refuses connections: every REST call, order posts included,
+        # can only reach the exchange through the proxy (the market feed too goes through it).
+        engine = EngineProc(
+            sim,
+            tmp_path / "state",
+            key,
+            ["sure_bets", "rewards_maker"],
+            env={
+                "PMPROXY_URL": proxy.url,
+                "PMENGINE_CLOB_URL": f"http://127.0.0.1:{dead_port()}",
+                "PMENGINE_WS_URL": proxy.url.replace("http://", "ws://") + "/ws",
+            },
+        )
+        before = proxy.requests("clob")
+        engine.start()
+        try:
+            _wait(
+                lambda: (
+                    any(o["state"] == "FILLED" for o in _orders(engine.state))
+                    and len(client.orders.get_open_orders()) >= 1
+                ),
+                within=90,
+                what="fills and resting quotes through the proxy",
+            )
+            resting = {o.id for o in client.orders.get_open_orders()}
+        finally:
+            assert engine.stop() == 0, engine.logs[-1][-3000:]
+        assert proxy.requests("clob") > before
+        orders = _orders(engine.state)
+        hashes = {str(o["order_hash"]) for o in orders}
+        # What rested at the exchange was signed by this engine, which could only post it via
+        # the proxy; after SIGTERM's cancel-all nothing is left.
+        assert resting
+        assert resting <= hashes
+        assert client.orders.get_open_orders() == []
+        mine = _positions(engine.state)
+        assert mine
+        assert _venue_positions(client, list(mine)) == mine
+        trades = client.orders.get_trades()
+        venue_fees = _venue_fees(client, trades, hashes)
+        end_balance = _balance(client)
+    finally:
+        client.close()
+        proxy.stop()
+    db = sqlite3.connect(engine.state / "journal.sqlite3")
+    try:
+        fills = {str(f): int(fee) for f, fee in db.execute("SELECT fill_id, fee FROM fills")}
+        (cash,) = db.execute("SELECT value FROM meta WHERE key = 'cash'").fetchone()
+    finally:
+        db.close()
+    assert fills == venue_fees  # every fill the venue reports, once, with its fee
+    assert int(cash) == end_balance
+    assert end_balance != start_balance
