@@ -69,10 +69,13 @@ class EngineProc:
         state: Path,
         key: str,
         strategies: list[str],
+        *,
         env: dict[str, str] | None = None,
+        args: list[str] | None = None,
     ) -> None:
         self.sim = sim
         self.extra_env = env or {}
+        self.extra_args = args or []
         self.state = state
         self.key = key
         self.strategies = strategies
@@ -100,6 +103,7 @@ class EngineProc:
         ]
         for s in self.strategies:
             args += ["--strategy", s]
+        args += self.extra_args
         self.runs += 1
         self.log_path = self.state.parent / f"{self.state.name}-run{self.runs}.log"
         with self.log_path.open("w") as log:
@@ -491,3 +495,58 @@ def test_live_engine_through_pmproxy_places_orders_there_and_reconciles_its_fill
     assert fills == venue_fees  # every fill the venue reports, once, with its fee
     assert int(cash) == end_balance
     assert end_balance != start_balance
+
+
+def _heartbeats_sent(metrics_url: str) -> int:
+    try:
+        text = httpx.get(metrics_url, timeout=2).text
+    except httpx.HTTPError:
+        return 0
+    for line in text.splitlines():
+        if line.startswith("pmengine_heartbeats_total "):
+            return int(float(line.split()[1]))
+    return 0
+
+
+@pytest.mark.slow
+def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
+    funded: tuple[SimServer, str], tmp_path: Path
+) -> None:
+    sim, key = funded
+    port = free_port()
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    engine = EngineProc(sim, tmp_path, key, ["rewards_maker"], args=["--metrics-port", str(port)])
+    engine.start()
+    client = _client(sim, key)
+    try:
+        # Healthy: quotes rest and heartbeats flow (the first one arms the dead-man switch).
+        _wait(
+            lambda: (
+                _heartbeats_sent(metrics_url) >= 1 and len(client.orders.get_open_orders()) >= 1
+            ),
+            within=40,
+            what="resting quotes and a heartbeat",
+        )
+        assert engine.proc is not None
+        engine.proc.send_signal(signal.SIGSTOP)  # frozen: no heartbeat, no cancel, nothing
+        try:
+            frozen_at = time.monotonic()
+            resting = {o.id for o in client.orders.get_open_orders()}
+            assert resting
+            # The exchange cancels them 10 s after the last heartbeat (sent at most ~5 s ago).
+            _wait(lambda: client.orders.get_open_orders() == [], 16, "the dead-man switch")
+            assert time.monotonic() - frozen_at < 16
+            # The engine did not cancel them: it still counts them as working.
+            working = {
+                str(o["order_hash"])
+                for o in _orders(tmp_path)
+                if o["state"] in ("LIVE", "PARTIALLY_FILLED", "SUBMITTED")
+            }
+            assert resting <= working
+            statuses = {client.orders.get_order(h).status.upper() for h in resting}
+            assert statuses <= {"CANCELED", "CANCELLED", "MATCHED"}
+        finally:
+            engine.proc.send_signal(signal.SIGCONT)
+    finally:
+        client.close()
+        assert engine.stop() == 0, engine.logs[-1][-3000:]
