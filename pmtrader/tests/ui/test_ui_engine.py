@@ -96,3 +96,21 @@ def test_engine_page_without_a_journal_says_where_it_looked(
     assert "no pmengine journal in" in at.warning[0].value
     with pytest.raises(JournalReadError, match="is not a directory"):
         pull_kill_switch(tmp_path / "nowhere")
+
+
+def test_engine_metrics_are_read_from_the_engines_own_endpoint() -> None:
+    from pmengine.metrics import EngineMetrics
+    from pmtrader.ui.pages.engine import read_metrics
+
+    metrics = EngineMetrics()
+    port = metrics.serve(0)
+    try:
+        metrics.fills.inc(3)
+        metrics.denials.labels(reason="max_position").inc()
+        metrics.exposure.set(12.5)
+        read = read_metrics(f"http://127.0.0.1:{port}/metrics")
+    finally:
+        metrics.stop()
+    assert read["pmengine_fills_total"] == 3
+    assert read["pmengine_risk_denials_total{reason=max_position}"] == 1
+    assert read["pmengine_exposure_pusd"] == 12.5

@@ -243,3 +243,22 @@ def test_a_dead_exchange_shows_a_plain_error_not_a_traceback(
     assert at.error
     assert all("Traceback" not in e.value for e in at.error)
     assert any(e.value.startswith("markets:") for e in at.error)
+
+
+def test_portfolio_marks_a_position_to_the_midpoint(page: Page, sim_env: SimServer) -> None:
+    at = page("portfolio").run()
+    client: Client = at.session_state["_sim_account"].client
+    clob = MarketPool(sim_env).take(tick="0.01")
+    token = clob["tokens"][0]["token_id"]
+    bought = client.orders.create_and_post_market_order(token, "BUY", amount=Decimal(5))
+    assert bought.success
+    at.run()
+    _no_exception(at)
+    (row,) = at.dataframe[0].value.to_dict("records")
+    assert Decimal(row["size"]) > 0
+    expected = (Decimal(row["size"]) * (Decimal(row["mid"]) - Decimal(row["avg price"]))).quantize(
+        Decimal("0.000001")
+    )
+    assert Decimal(row["P&L at mid"]) == expected
+    held = [p for p in client.data.get_positions(client.funder) if p.asset == token]
+    assert [str(p.size) for p in held] == [row["size"]]
