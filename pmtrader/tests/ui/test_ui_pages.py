@@ -262,3 +262,35 @@ def test_portfolio_marks_a_position_to_the_midpoint(page: Page, sim_env: SimServ
     assert Decimal(row["P&L at mid"]) == expected
     held = [p for p in client.data.get_positions(client.funder) if p.asset == token]
     assert [str(p.size) for p in held] == [row["size"]]
+
+
+def test_ticket_market_buy_previews_the_fill_and_trades_on_confirmation(
+    page: Page, sim_env: SimServer
+) -> None:
+    clob = MarketPool(sim_env).take(tick="0.01")
+    token = clob["tokens"][0]["token_id"]
+    at = _market_page(page, clob["market_slug"])
+    at.button_group(key="tk_kind").set_value("market")
+    at.text_input(key="tk_qty").input("5")
+    _button(at, "Preview order").click().run()
+    # A market order must be FOK or FAK: the GTC default is refused in plain words.
+    assert [e.value for e in at.error] == [
+        "A market order is FOK (all or nothing) or FAK (fill what is there)."
+    ]
+    at.selectbox(key="tk_tif").select("FOK")
+    _button(at, "Preview order").click().run()
+    _no_exception(at)
+    labels = {m.label: m.value for m in at.metric}
+    assert Decimal(labels["fills now"]) > 0
+    assert Decimal(labels["cost"]) <= 5
+    account = at.session_state["_sim_account"]
+    assert account.client.orders.get_trades(asset_id=token) == []
+
+    at.button(key="tk_confirm").click().run()
+    _no_exception(at)
+    assert at.success, [e.value for e in at.error]
+    trades = account.client.orders.get_trades(asset_id=token)
+    # The background traders may move the book between preview and send: the fill is real and
+    # within the 5 pUSD the ticket said, not necessarily the previewed shares to the last unit.
+    assert trades
+    assert sum(t.size * t.price for t in trades) <= 5
