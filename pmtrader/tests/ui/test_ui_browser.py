@@ -206,5 +206,8 @@ def test_a_trader_lists_opens_trades_and_cancels_in_a_browser(
                     expect(page.get_by_text("expected pUSD / day")).to_be_visible(timeout=30_000)
                     _settled(page)
                 _shot(page, name)
+                # The configured key never reaches a page.
+                assert wallet.key.hex().removeprefix("0x") not in page.content()
         finally:
             browser.close()
+    assert wallet.key.hex().removeprefix("0x") not in (tmp_path / "ui.log").read_text()
