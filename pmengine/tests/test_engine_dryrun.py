@@ -198,3 +198,18 @@ async def test_resolution_pays_the_winner_into_cash_and_realizes_pnl(tmp_path: P
     await engine.post(Shutdown("test"))
     assert await asyncio.wait_for(task, 5) == 0
     journal.close()
+
+
+@pytest.mark.asyncio
+async def test_a_kill_signal_is_not_lost_when_the_event_queue_is_full(tmp_path: Path) -> None:
+    # A burst of market data fills the bounded queue; SIGUSR1 must still halt the engine.
+    engine, journal = make_engine(tmp_path, ScriptFeed([]))
+    while not engine.queue.full():
+        engine.queue.put_nowait(snapshot(5_000))
+    engine.post_nowait(Kill("SIGUSR1"))  # what the signal handler does
+    task = asyncio.create_task(engine.run(install_signals=False))
+    await until(lambda: engine.core.risk.state == risk.HALTED, within=2.0)
+    assert journal.trading_state() == risk.HALTED
+    engine.post_nowait(Shutdown("SIGTERM"))
+    assert await asyncio.wait_for(task, 10) == 0
+    journal.close()

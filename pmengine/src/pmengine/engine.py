@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import signal
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -105,6 +106,8 @@ class Engine:
         self.feed = feed
         self.clock = clock
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
+        # Control events that found the queue full (see post_nowait); read before every event.
+        self.overflow: deque[Event] = deque()
         self.signed: dict[str, SignedOrder] = {}
         self.tags: dict[str, str] = {}
         self.resubmits: dict[str, int] = {}
@@ -130,9 +133,16 @@ class Engine:
         await self.queue.put(event)
 
     def post_nowait(self, event: Event) -> None:
-        """Put a control event on the queue from a signal handler."""
-        with contextlib.suppress(asyncio.QueueFull):
+        """Hand a control event (shutdown, kill) to the dispatcher from a signal handler.
+
+        A kill or a shutdown must never be lost: when the bounded queue is full of market data,
+        the event goes on an unbounded overflow list instead, which the dispatcher empties before
+        every event it handles (a full queue means the dispatcher is busy, so it gets there next).
+        """
+        try:
             self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflow.append(event)
 
     async def _post_fill(self, fill: VenueFill) -> None:
         await self.post(FillEvent(fill))
@@ -277,13 +287,20 @@ class Engine:
         while not self.stopping:
             event = await queue.get()
             batch = Batch()
+            self._handle_overflow(batch)
             self._handle(event, batch)
             drained = 0
             while drained < DRAIN_LIMIT and not self._stopped() and not queue.empty():
+                self._handle_overflow(batch)
                 self._handle(queue.get_nowait(), batch)
                 drained += 1
             if batch.changes and not self._stopped():
                 self._run_strategies(batch)
+
+    def _handle_overflow(self, batch: Batch) -> None:
+        overflow = self.overflow
+        while overflow:
+            self._handle(overflow.popleft(), batch)
 
     def _handle(self, ev: Event, batch: Batch) -> None:
         core = self.core
