@@ -4,9 +4,13 @@ Replays one fixed, seeded sequence of market-channel ``book`` frames (20 tokens,
 side, each frame the token's previous book after a trade or two, as the venue re-sends it) and
 turns every frame into a book:
 
-* pmtrader: ``wire.decode_market`` (msgspec structs) -> ``wire.level_columns`` (exact 1e-4 /
-  1e-6 integers) -> ``Book.apply_snapshot_columns`` (checked, top of book tracked). The string
-  memos are cleared before every timed round, so each round pays for every first sighting.
+* pmtrader: ``wire.decode_market_raw`` (msgspec structs, the sides kept as raw JSON) ->
+  ``Book.apply_snapshot_wire``, which parses (exactly, to 1e-4 / 1e-6 integers) only the level
+  texts that changed since the token's previous snapshot, checks the result like any snapshot
+  and tracks the top of book. Books and string memos start empty every timed round, so each
+  round pays for every first sighting.
+* pmtrader, every level parsed: ``wire.decode_market`` (msgspec structs) ->
+  ``wire.level_columns`` -> ``Book.apply_snapshot_columns``, the path before the wire snapshot.
 * baseline: ``json.loads`` -> ``float`` prices and sizes in a dict per side, plus best bid/ask.
 * pydantic: ``model_validate_json`` into ``Decimal`` fields, the same dicts and best prices.
 
@@ -25,7 +29,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
-from pmtrader.wire import BookEvent, decode_market, level_columns
+from pmtrader.wire import BookEvent, RawBookEvent, decode_market, decode_market_raw, level_columns
 from pydantic import BaseModel
 
 from pmtrader import _wire_units
@@ -123,6 +127,25 @@ def make_frames(seed: int, *, fresh_sizes: bool) -> list[bytes]:
 
 
 def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
+    _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
+    _wire_units._SIZE_MEMO.clear()
+    books: dict[str, Book] = {}
+    for frame in frames:
+        for event in decode_market_raw(frame):
+            if isinstance(event, RawBookEvent):
+                book = books.get(event.asset_id)
+                if book is None:
+                    book = books[event.asset_id] = Book(event.asset_id, market=event.market)
+                book.apply_snapshot_wire(
+                    bytes(event.bids),
+                    bytes(event.asks),
+                    timestamp=int(event.timestamp),
+                    hash=event.hash,
+                )
+    return books
+
+
+def run_pmtrader_columns(frames: list[bytes]) -> dict[str, Book]:
     _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
     _wire_units._SIZE_MEMO.clear()
     books: dict[str, Book] = {}
@@ -263,15 +286,25 @@ def same_books(
     return True
 
 
+def _same_book(a: Book, b: Book) -> bool:
+    return (
+        a.levels("BUY") == b.levels("BUY")
+        and a.levels("SELL") == b.levels("SELL")
+        and (a.bid, a.bid_size, a.ask, a.ask_size, a.timestamp, a.hash)
+        == (b.bid, b.bid_size, b.ask, b.ask_size, b.timestamp, b.hash)
+    )
+
+
 def race(title: str, frames: list[bytes]) -> bool:
     levels = sum(frame.count(b'"price"') for frame in frames) / len(frames) / 2
     size_kb = sum(map(len, frames)) / len(frames) / 1024
     print(f"\n{title}: {len(frames):,} frames, {levels:.0f} levels a side, {size_kb:.1f} KiB each")
-    dict_s, book_s, pyd_s, ours_s = best_of(
+    dict_s, book_s, pyd_s, cols_s, ours_s = best_of(
         [
             lambda: run_json_float(frames),
             lambda: run_json_float_book(frames),
             lambda: run_pydantic(frames),
+            lambda: run_pmtrader_columns(frames),
             lambda: run_pmtrader(frames),
         ],
         ROUNDS,
@@ -281,7 +314,8 @@ def race(title: str, frames: list[bytes]) -> bool:
         ("A: json + float -> dict per side", dict_s),
         ("B: json + float -> the same integer Book", book_s),
         ("pydantic v2 + Decimal -> dict per side", pyd_s),
-        ("pmtrader: msgspec + exact ints -> Book", ours_s),
+        ("pmtrader, every level parsed -> Book", cols_s),
+        ("pmtrader: msgspec + changed levels -> Book", ours_s),
     ):
         per = seconds / len(frames) * 1e6
         print(
@@ -295,12 +329,11 @@ def race(title: str, frames: list[bytes]) -> bool:
     ours = run_pmtrader(frames)
     same = same_books(ours, run_json_float(frames), run_pydantic(frames))
     float_book = run_json_float_book(frames)
+    columns = run_pmtrader_columns(frames)
     same = same and all(
-        ours[t].levels("BUY") == float_book[t].levels("BUY")
-        and ours[t].levels("SELL") == float_book[t].levels("SELL")
-        for t in ours
+        _same_book(ours[t], float_book[t]) and _same_book(ours[t], columns[t]) for t in ours
     )
-    print(f"final books identical in all four: {same}")
+    print(f"final books identical in all five: {same}")
     return same
 
 

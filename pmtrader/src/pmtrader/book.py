@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
+from pmtrader._book_wire import SideChanges, SideIndex, parse_side, side_changes
 from pmtrader._wire_units import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -128,6 +129,58 @@ def _occupancy(name: str, prices: list[int], sizes: list[int]) -> bytearray:
             )
         seen.add(price)
     raise AssertionError("unreachable: the fast checks failed but no level is invalid")
+
+
+_UNCHANGED: Final[SideChanges] = ([], [])
+
+
+def _checked_removals(
+    index: SideIndex, changes: SideChanges, occ: bytearray
+) -> list[tuple[bytes, int, int]] | None:
+    """The levels a side's changes remove, or ``None`` if its new levels would be invalid."""
+    added, removed = changes
+    gone = [(text, *index[text]) for text in removed]
+    freed = {price for _, price, _ in gone}
+    seen: set[int] = set()
+    for _, price, size in added:
+        if not 0 < price < PRICE_SCALE or size <= 0 or price in seen:
+            return None
+        if occ[price] and price not in freed:
+            return None  # the price is already a level the snapshot keeps: a repeat
+        seen.add(price)
+    return gone
+
+
+def _swap(
+    index: SideIndex,
+    changes: SideChanges,
+    gone: list[tuple[bytes, int, int]],
+    occ: bytearray,
+    sizes: list[int],
+) -> None:
+    for text, price, _ in gone:
+        del index[text]
+        occ[price] = 0
+    for text, price, size in changes[0]:
+        index[text] = (price, size)
+        occ[price] = 1
+        sizes[price] = size
+
+
+def _unswap(
+    index: SideIndex,
+    changes: SideChanges,
+    gone: list[tuple[bytes, int, int]],
+    occ: bytearray,
+    sizes: list[int],
+) -> None:
+    for text, price, _ in changes[0]:
+        del index[text]
+        occ[price] = 0
+    for text, price, size in gone:
+        index[text] = (price, size)
+        occ[price] = 1
+        sizes[price] = size
 
 
 def _price_decimal(units: int) -> Decimal:
@@ -265,6 +318,7 @@ class Book:
         "_ask_sizes",
         "_bid_occ",
         "_bid_sizes",
+        "_wire",
         "ask",
         "ask_size",
         "asset_id",
@@ -288,6 +342,8 @@ class Book:
         self._ask_sizes = list(_ZEROS)
         self._bid_occ = bytearray(_EMPTY)
         self._ask_occ = bytearray(_EMPTY)
+        # The last wire snapshot's raw sides and level indexes, while the book still equals it.
+        self._wire: tuple[bytes, bytes, SideIndex, SideIndex] | None = None
         self.bid = _NO_BID
         self.bid_size = 0
         self.ask = _NO_ASK
@@ -372,6 +428,7 @@ class Book:
         for price, size in zip(ask_prices, ask_sizes, strict=True):
             sizes[price] = size
         self._bid_occ, self._ask_occ = bid_occ, ask_occ
+        self._wire = None
         self.bid = best_bid
         self.bid_size = self._bid_sizes[best_bid] if best_bid else 0
         self.ask = best_ask
@@ -379,6 +436,75 @@ class Book:
         self.timestamp = timestamp
         self.hash = hash
         self.stale = False
+
+    def apply_snapshot_wire(
+        self, bids: bytes, asks: bytes, *, timestamp: int, hash: str = ""
+    ) -> None:
+        """:meth:`apply_snapshot` from the raw JSON of a ``book`` event's ``bids`` and ``asks``.
+
+        The decoder's fast path (:class:`pmtrader.wire.RawBookEvent` keeps the sides raw). When
+        the book still equals the previous wire snapshot, only level texts that changed are
+        parsed and applied (see :mod:`pmtrader._book_wire`); otherwise every level is. Either
+        way the result and the checks are exactly those of :meth:`apply_snapshot_columns`.
+
+        Raises:
+            BookIntegrityError: As :meth:`apply_snapshot`; the book is left unchanged.
+            FeedDecodeError: A side is not a JSON list of ``{"price", "size"}`` objects.
+            ValueError: A price or size is not a plain decimal, or is finer than its unit.
+        """
+        wire = self._wire
+        if wire is not None:
+            old_bids, old_asks, bid_index, ask_index = wire
+            bid_changes = _UNCHANGED if bids == old_bids else side_changes(bid_index, bids)
+            ask_changes = _UNCHANGED if asks == old_asks else side_changes(ask_index, asks)
+            if (
+                bid_changes is not None
+                and ask_changes is not None
+                and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes)
+            ):
+                self._wire = (bids, asks, bid_index, ask_index)
+                self.timestamp = timestamp
+                self.hash = hash
+                self.stale = False
+                return
+        bid_prices, bid_sizes, new_bid_index = parse_side(bids)
+        ask_prices, ask_sizes, new_ask_index = parse_side(asks)
+        self.apply_snapshot_columns(
+            bid_prices, bid_sizes, ask_prices, ask_sizes, timestamp=timestamp, hash=hash
+        )
+        if new_bid_index is not None and new_ask_index is not None:
+            self._wire = (bids, asks, new_bid_index, new_ask_index)
+
+    def _apply_changes(
+        self,
+        bid_index: SideIndex,
+        bid_changes: SideChanges,
+        ask_index: SideIndex,
+        ask_changes: SideChanges,
+    ) -> bool:
+        """Apply both sides' level changes if the result is a valid, uncrossed book.
+
+        Returns False with nothing changed otherwise (the caller's full parse then raises).
+        """
+        bids_gone = _checked_removals(bid_index, bid_changes, self._bid_occ)
+        asks_gone = _checked_removals(ask_index, ask_changes, self._ask_occ)
+        if bids_gone is None or asks_gone is None:
+            return False
+        _swap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
+        _swap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
+        bid = self._bid_occ.rfind(1)
+        ask = self._ask_occ.find(1)
+        bid = bid if bid > 0 else _NO_BID
+        ask = ask if ask > 0 else _NO_ASK
+        if bid >= ask:
+            _unswap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
+            _unswap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
+            return False
+        self.bid = bid
+        self.bid_size = self._bid_sizes[bid] if bid else 0
+        self.ask = ask
+        self.ask_size = self._ask_sizes[ask] if ask != _NO_ASK else 0
+        return True
 
     def apply_level(self, side: BookSide, price: int, size: int) -> None:
         """Set the total size resting at one price (0 removes the level).
@@ -396,6 +522,7 @@ class Book:
                 f"level {side} price={price} size={size} is invalid: prices are 1e-4 units "
                 "strictly inside (0, 10000) and sizes are non-negative 1e-6 units"
             )
+        self._wire = None
         if side == "BUY":
             self._bid_sizes[price] = size
             if size:
@@ -434,6 +561,7 @@ class Book:
         """Empty both sides and mark the book stale (it no longer mirrors the venue)."""
         self._bid_occ = bytearray(_EMPTY)
         self._ask_occ = bytearray(_EMPTY)
+        self._wire = None
         self.bid = self.bid_size = self.ask_size = 0
         self.ask = _NO_ASK
         self.hash = ""

@@ -40,11 +40,14 @@ __all__ = [
     "PriceChangeEvent",
     "PriceLevel",
     "PriceLevelChange",
+    "RawBookEvent",
+    "RawMarketEvent",
     "TickSizeChangeEvent",
     "TradeEvent",
     "UserEvent",
     "decode_book",
     "decode_market",
+    "decode_market_raw",
     "decode_user",
     "level_columns",
 ]
@@ -72,6 +75,25 @@ class BookEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="book")
     market: str
     bids: list[PriceLevel]
     asks: list[PriceLevel]
+    timestamp: str
+    hash: str = ""
+    min_order_size: str | None = None
+    tick_size: str | None = None
+    neg_risk: bool | None = None
+    last_trade_price: str | None = None
+
+
+class RawBookEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="book"):
+    """A :class:`BookEvent` whose ``bids`` and ``asks`` stay raw JSON (:func:`decode_market_raw`).
+
+    For :meth:`pmtrader.book.Book.apply_snapshot_wire`, which parses only the levels that
+    changed since the token's previous snapshot. The other fields are :class:`BookEvent`'s.
+    """
+
+    asset_id: str
+    market: str
+    bids: msgspec.Raw
+    asks: msgspec.Raw
     timestamp: str
     hash: str = ""
     min_order_size: str | None = None
@@ -219,6 +241,17 @@ MarketEvent = (
 )
 """Any event of the market channel."""
 
+RawMarketEvent = (
+    RawBookEvent
+    | PriceChangeEvent
+    | TickSizeChangeEvent
+    | LastTradePriceEvent
+    | BestBidAskEvent
+    | NewMarketEvent
+    | MarketResolvedEvent
+)
+"""Any event of the market channel, ``book`` events with raw sides (:func:`decode_market_raw`)."""
+
 # -- user channel ------------------------------------------------------------------------------
 
 
@@ -312,8 +345,10 @@ _MARKET_TYPES: dict[str, type[Any]] = {
 _USER_TYPES: dict[str, type[Any]] = {"order": OrderEvent, "trade": TradeEvent}
 
 _market_frame = msgspec.json.Decoder(list[MarketEvent] | MarketEvent)
+_market_raw_frame = msgspec.json.Decoder(list[RawMarketEvent] | RawMarketEvent)
 _user_frame = msgspec.json.Decoder(list[UserEvent] | UserEvent)
 _any_frame = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
 
 
 def decode_market(frame: bytes | str) -> list[MarketEvent]:
@@ -328,6 +363,38 @@ def decode_market(frame: bytes | str) -> list[MarketEvent]:
     except msgspec.DecodeError:
         return _decode_slowly(frame, _MARKET_TYPES, "market")
     return decoded if isinstance(decoded, list) else [decoded]
+
+
+def decode_market_raw(frame: bytes | str) -> list[RawMarketEvent]:
+    """:func:`decode_market`, with each ``book`` event's sides left as raw JSON.
+
+    The sides' shape is checked when a book applies them
+    (:meth:`pmtrader.book.Book.apply_snapshot_wire`), not here.
+
+    Raises:
+        FeedDecodeError: As :func:`decode_market`.
+    """
+    try:
+        decoded = _market_raw_frame.decode(frame)
+    except msgspec.DecodeError:
+        # Unknown event types or a malformed event: the checked path, then raw sides again.
+        return [_raw_book(e) if isinstance(e, BookEvent) else e for e in decode_market(frame)]
+    return decoded if isinstance(decoded, list) else [decoded]
+
+
+def _raw_book(event: BookEvent) -> RawBookEvent:
+    return RawBookEvent(
+        event.asset_id,
+        event.market,
+        msgspec.Raw(_encoder.encode(event.bids)),
+        msgspec.Raw(_encoder.encode(event.asks)),
+        event.timestamp,
+        event.hash,
+        event.min_order_size,
+        event.tick_size,
+        event.neg_risk,
+        event.last_trade_price,
+    )
 
 
 def decode_user(frame: bytes | str) -> list[UserEvent]:

@@ -22,6 +22,7 @@ from pmtrader.wire import (
     TickSizeChangeEvent,
     TradeEvent,
     decode_market,
+    decode_market_raw,
     decode_user,
     level_columns,
 )
@@ -49,8 +50,11 @@ def _all_samples() -> list[object]:
                 walk(item)
 
     for path in sorted(RESOURCES.glob("*.json")):
-        decode = decode_user if path.name.startswith("user_") else decode_market
-        walk(decode(path.read_bytes()))
+        if path.name.startswith("user_"):
+            walk(decode_user(path.read_bytes()))
+        else:
+            walk(decode_market(path.read_bytes()))
+            walk(decode_market_raw(path.read_bytes()))
     return found
 
 
