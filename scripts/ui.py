@@ -68,8 +68,10 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=8501, help="dashboard port")
     parser.add_argument("--seed", type=int, default=7, help="the exchange's seed")
     args = parser.parse_args()
-    # SIGTERM (a supervisor, `timeout`) stops the children too, like Ctrl-C.
+    # SIGTERM (a supervisor, `timeout`) stops the children too, like Ctrl-C; and Ctrl-C works
+    # even when a parent shell started us with SIGINT ignored (a background job).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sim_port = _SIM_PORT if _port_free(_SIM_PORT) else _free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     children: list[subprocess.Popen[bytes]] = []
@@ -101,6 +103,8 @@ def main() -> int:
     except KeyboardInterrupt:
         return 0
     finally:
+        # A second Ctrl-C (uv forwards one, the terminal sends one) must not cut the cleanup.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         for child in reversed(children):
             _stop(child)
 
