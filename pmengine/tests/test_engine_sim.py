@@ -497,6 +497,10 @@ def test_live_engine_through_pmproxy_places_orders_there_and_reconciles_its_fill
     assert end_balance != start_balance
 
 
+#: Journal states of an order the engine still believes may rest at the venue.
+WORKING = ("SIGNED", "SUBMITTED", "UNKNOWN", "LIVE", "PARTIALLY_FILLED")
+
+
 def _heartbeats_sent(metrics_url: str) -> int:
     try:
         text = httpx.get(metrics_url, timeout=2).text
@@ -537,11 +541,7 @@ def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
             _wait(lambda: client.orders.get_open_orders() == [], 16, "the dead-man switch")
             assert time.monotonic() - frozen_at < 16
             # The engine did not cancel them: it still counts them as working.
-            working = {
-                str(o["order_hash"])
-                for o in _orders(tmp_path)
-                if o["state"] in ("LIVE", "PARTIALLY_FILLED", "SUBMITTED")
-            }
+            working = {str(o["order_hash"]) for o in _orders(tmp_path) if o["state"] in WORKING}
             assert resting <= working
             statuses = {client.orders.get_order(h).status.upper() for h in resting}
             assert statuses <= {"CANCELED", "CANCELLED", "MATCHED"}
@@ -549,4 +549,55 @@ def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
             engine.proc.send_signal(signal.SIGCONT)
     finally:
         client.close()
+        assert engine.stop() == 0, engine.logs[-1][-3000:]
+
+
+@pytest.mark.slow
+def test_a_stale_feed_stops_heartbeats_and_the_exchange_cancels_the_quotes(
+    funded: tuple[SimServer, str], tmp_path: Path
+) -> None:
+    sim, key = funded
+    # The market feed comes through a pmproxy (REST goes straight to the exchange), so killing
+    # the proxy, with the REST book fallback failing too, leaves the engine running but stale.
+    proxy = ProxyProc(sim, tmp_path / "pmproxy.log")
+    (tmp_path / "state").mkdir()
+    port = free_port()
+    metrics_url = f"http://127.0.0.1:{port}/metrics"
+    engine = EngineProc(
+        sim,
+        tmp_path / "state",
+        key,
+        ["rewards_maker"],
+        env={"PMENGINE_WS_URL": proxy.url.replace("http://", "ws://") + "/ws"},
+        args=["--metrics-port", str(port)],
+    )
+    engine.start()
+    client = _client(sim, key)
+    try:
+        _wait(
+            lambda: (
+                _heartbeats_sent(metrics_url) >= 1 and len(client.orders.get_open_orders()) >= 1
+            ),
+            within=40,
+            what="resting quotes and a heartbeat",
+        )
+        sim.fault(rest_fail_rate=1.0, rest_fail_status=503, paths=["/book"])
+        proxy.stop()
+        _wait(lambda: any('"feed.stale"' in x for x in engine.lines()), 15, "a stale feed")
+        resting = {o.id for o in client.orders.get_open_orders()}
+        assert resting
+        sent_when_stale = _heartbeats_sent(metrics_url)
+        _wait(lambda: client.orders.get_open_orders() == [], 16, "the dead-man switch")
+        assert engine.alive()
+        # Nothing was sent while stale, and the quotes went by the exchange's hand, not the
+        # engine's: what its journal still counts working, the exchange has cancelled.
+        assert _heartbeats_sent(metrics_url) == sent_when_stale
+        working = {str(o["order_hash"]) for o in _orders(engine.state) if o["state"] in WORKING}
+        assert working
+        statuses = {client.orders.get_order(h).status.upper() for h in working}
+        assert statuses <= {"CANCELED", "CANCELLED"}
+    finally:
+        client.close()
+        proxy.stop()
+        sim.fault(reset=True)
         assert engine.stop() == 0, engine.logs[-1][-3000:]
