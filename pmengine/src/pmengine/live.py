@@ -332,10 +332,18 @@ class LiveGateway:
     async def run_fills(self, post: Callable[[VenueFill], Awaitable[None]], since_ms: int) -> None:
         """Poll trades for our fills until cancelled (the engine drops duplicates by id)."""
         after = max(since_ms - 60_000, 0)
+        last_error = ""
         while True:
-            with contextlib.suppress(GatewayError):
+            try:
                 for fill in await self.trades_since(after):
                     await post(fill)
+                last_error = ""
+            except GatewayError as exc:
+                # Retried every poll; said once per distinct error, so a poll that stays stuck
+                # (e.g. a market whose fee cannot be booked exactly) is visible in the logs.
+                if str(exc) != last_error:
+                    last_error = str(exc)
+                    log.warning("fills.poll_failed", error=last_error)
             await asyncio.sleep(FILL_POLL_S)
 
     async def balance(self) -> int:
