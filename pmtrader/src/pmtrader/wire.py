@@ -378,7 +378,12 @@ def decode_market_raw(frame: bytes | str) -> list[RawMarketEvent]:
         decoded = _market_raw_frame.decode(frame)
     except msgspec.DecodeError:
         # Unknown event types or a malformed event: the checked path, then raw sides again.
-        return [_raw_book(e) if isinstance(e, BookEvent) else e for e in decode_market(frame)]
+        try:
+            events = decode_market(frame)
+        except FeedDecodeError as exc:
+            exc.events = tuple(_raw_book(e) if isinstance(e, BookEvent) else e for e in exc.events)
+            raise
+        return [_raw_book(e) if isinstance(e, BookEvent) else e for e in events]
     return decoded if isinstance(decoded, list) else [decoded]
 
 

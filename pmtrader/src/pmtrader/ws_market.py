@@ -34,16 +34,16 @@ from websockets.asyncio.client import ClientConnection
 from pmtrader.book import PRICE_SCALE, Book, parse_price, parse_size
 from pmtrader.errors import BookIntegrityError, FeedDecodeError, StaleFeedError
 from pmtrader.wire import (
-    BookEvent,
     LastTradePriceEvent,
-    MarketEvent,
     MarketResolvedEvent,
     NewMarketEvent,
     PriceChangeEvent,
     PriceLevelChange,
+    RawBookEvent,
+    RawMarketEvent,
     TickSizeChangeEvent,
     decode_book,
-    decode_market,
+    decode_market_raw,
     level_columns,
 )
 from pmtrader.ws import Feed, backoff_delay, channel_url
@@ -332,10 +332,10 @@ class MarketStream(Feed[MarketStreamEvent]):
 
     async def _on_frame(self, frame: str | bytes) -> None:
         try:
-            events = decode_market(frame)
+            events = decode_market_raw(frame)
         except FeedDecodeError as exc:
             _log.warning("ws.market_frame_unreadable", error=str(exc), event_type=exc.event_type)
-            events = cast("list[MarketEvent]", list(exc.events))
+            events = cast("list[RawMarketEvent]", list(exc.events))
             # Not JSON at all is a venue notice, not a lost update (frames arrive whole over
             # TCP); a book event we cannot read may have changed any book: resync them all.
             if exc.event_type in {"book", "price_change", "tick_size_change"}:
@@ -347,10 +347,10 @@ class MarketStream(Feed[MarketStreamEvent]):
 
     # -- events ----------------------------------------------------------------------------------
 
-    async def _dispatch(self, event: MarketEvent) -> None:
+    async def _dispatch(self, event: RawMarketEvent) -> None:
         if isinstance(event, PriceChangeEvent):
             await self._price_change(event)
-        elif isinstance(event, BookEvent):
+        elif isinstance(event, RawBookEvent):
             await self._snapshot(event)
         elif isinstance(event, LastTradePriceEvent):
             await self._trade(event)
@@ -380,25 +380,22 @@ class MarketStream(Feed[MarketStreamEvent]):
             )
         # best_bid_ask: the local books already know their top; nothing to add.
 
-    async def _snapshot(self, event: BookEvent) -> None:
+    async def _snapshot(self, event: RawBookEvent) -> None:
         book = self._books.get(event.asset_id)
         if book is None:
             return  # a late snapshot for a token unsubscribed meanwhile
         was_stale = book.stale
         try:
-            bid_prices, bid_sizes = level_columns(event.bids)
-            ask_prices, ask_sizes = level_columns(event.asks)
-            book.apply_snapshot_columns(
-                bid_prices,
-                bid_sizes,
-                ask_prices,
-                ask_sizes,
+            # Only the levels that changed since this token's last snapshot are parsed.
+            book.apply_snapshot_wire(
+                bytes(event.bids),
+                bytes(event.asks),
                 timestamp=_ms(event.timestamp),
                 hash=event.hash,
             )
             if event.tick_size:
                 book.tick_size = parse_price(event.tick_size)
-        except (ValueError, BookIntegrityError) as exc:
+        except (ValueError, BookIntegrityError, FeedDecodeError) as exc:
             book.stale = True
             self._resyncing.discard(event.asset_id)
             self._failed_resyncs[event.asset_id] = self._failed_resyncs.get(event.asset_id, 0) + 1

@@ -386,6 +386,22 @@ async def test_an_unreadable_book_event_resyncs_the_books(venue: ScriptedVenue) 
 
 
 @pytest.mark.asyncio
+async def test_a_book_with_a_malformed_level_resyncs_that_token_only(venue: ScriptedVenue) -> None:
+    stream = await fresh_stream(venue, [A, B])
+    seen: list[Any] = []
+    async with stream:
+        bad = json.loads(BOOKS[A])
+        bad["bids"][1] = {"price": "0.49"}  # no size
+        await venue.send(json.dumps(bad))
+        stale = await until(stream, BookStale, lambda e: True, seen)
+        assert set(stale.asset_ids) == {A}
+        assert "size" in str(stale.error)
+        await until(stream, BookResynced, lambda e: e.asset_id == A, seen)
+        assert stream.fresh_book(A).levels("BUY") == [(4800, 100_000_000), (4900, 50_000_000)]
+        assert not stream.book(B).stale
+
+
+@pytest.mark.asyncio
 async def test_trades_ticks_and_market_news_become_typed_events(venue: ScriptedVenue) -> None:
     samples = {
         name: json.loads((RESOURCES / f"market_{name}.json").read_text())
