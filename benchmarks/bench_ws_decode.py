@@ -11,12 +11,15 @@ turns every frame into a book:
   round pays for every first sighting.
 * pmtrader, every level parsed: ``wire.decode_market`` (msgspec structs) ->
   ``wire.level_columns`` -> ``Book.apply_snapshot_columns``, the path before the wire snapshot.
-* baseline: ``json.loads`` -> ``float`` prices and sizes in a dict per side, plus best bid/ask.
+* baseline A: ``json.loads`` -> ``float`` prices and sizes in a dict per side, plus best
+  bid/ask (what a typical bot does; the target is against this one).
+* baseline B: the same floats rounded to units into the same integer ``Book``.
 * pydantic: ``model_validate_json`` into ``Decimal`` fields, the same dicts and best prices.
 
-A second table repeats the race on frames whose every size is new (no string ever repeats),
-the worst case for pmtrader's memo. Prints frames/s and ratios (target >= 3x over json + float),
-then checks that all three end with identical books for every token.
+A second table repeats the race on frames whose every size is new (no string ever repeats,
+every level changes), the worst case for pmtrader's memo and level diff. Prints CPU time per
+frame and ratios (target >= 3x over A, json + float), then, after timing, checks that all five
+end with identical books for every token (levels, top of book, timestamp and hash).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ cannot parse, so such a side falls back to the full parse, which reports it). An
 
 from __future__ import annotations
 
-from itertools import filterfalse
+from itertools import filterfalse, islice
 from typing import Final
 
 import msgspec
@@ -83,7 +83,7 @@ def side_changes(index: SideIndex, raw: bytes) -> SideChanges | None:
     else:
         return None
     # Both passes run in C: one dict lookup per level, then one set difference.
-    new = list(filterfalse(index.__contains__, texts))
+    new = list(islice(filterfalse(index.__contains__, texts), MAX_CHANGES + 1))
     if len(new) > MAX_CHANGES:
         return None
     gone = list(index.keys() - texts) if len(texts) - len(new) != len(index) else []

@@ -139,6 +139,8 @@ def _checked_removals(
 ) -> list[tuple[bytes, int, int]] | None:
     """The levels a side's changes remove, or ``None`` if its new levels would be invalid."""
     added, removed = changes
+    if not added:
+        return [(text, *index[text]) for text in removed]  # removals cannot break a side
     gone = [(text, *index[text]) for text in removed]
     freed = {price for _, price, _ in gone}
     seen: set[int] = set()
