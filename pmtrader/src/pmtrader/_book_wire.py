@@ -19,11 +19,21 @@ from typing import Final
 
 import msgspec
 
-from pmtrader._wire_units import parse_price, parse_size
+from pmtrader._wire_units import PRICE_SCALE, parse_price, parse_size
 from pmtrader.errors import FeedDecodeError
 from pmtrader.wire import PriceLevel, level_columns
 
-__all__ = ["MAX_CHANGES", "SideChanges", "SideIndex", "parse_side", "side_changes"]
+__all__ = [
+    "MAX_CHANGES",
+    "UNCHANGED",
+    "SideChanges",
+    "SideIndex",
+    "checked_removals",
+    "parse_side",
+    "side_changes",
+    "swap",
+    "unswap",
+]
 
 #: Level text (between the braces) -> exact ``(price, size)`` in 1e-4 / 1e-6 units.
 SideIndex = dict[bytes, tuple[int, int]]
@@ -97,3 +107,60 @@ def side_changes(index: SideIndex, raw: bytes) -> SideChanges | None:
         except (msgspec.DecodeError, ValueError):
             return None
     return added, gone
+
+
+#: The changes of a side whose raw JSON did not change.
+UNCHANGED: Final[SideChanges] = ([], [])
+
+
+def checked_removals(
+    index: SideIndex, changes: SideChanges, occ: bytearray
+) -> list[tuple[bytes, int, int]] | None:
+    """The levels a side's changes remove, or ``None`` if its new levels would be invalid."""
+    added, removed = changes
+    if not added:
+        return [(text, *index[text]) for text in removed]  # removals cannot break a side
+    gone = [(text, *index[text]) for text in removed]
+    freed = {price for _, price, _ in gone}
+    seen: set[int] = set()
+    for _, price, size in added:
+        if not 0 < price < PRICE_SCALE or size <= 0 or price in seen:
+            return None
+        if occ[price] and price not in freed:
+            return None  # the price is already a level the snapshot keeps: a repeat
+        seen.add(price)
+    return gone
+
+
+def swap(
+    index: SideIndex,
+    changes: SideChanges,
+    gone: list[tuple[bytes, int, int]],
+    occ: bytearray,
+    sizes: list[int],
+) -> None:
+    """Apply a side's checked changes to its index, occupancy and sizes."""
+    for text, price, _ in gone:
+        del index[text]
+        occ[price] = 0
+    for text, price, size in changes[0]:
+        index[text] = (price, size)
+        occ[price] = 1
+        sizes[price] = size
+
+
+def unswap(
+    index: SideIndex,
+    changes: SideChanges,
+    gone: list[tuple[bytes, int, int]],
+    occ: bytearray,
+    sizes: list[int],
+) -> None:
+    """Undo :func:`swap`."""
+    for text, price, _ in changes[0]:
+        del index[text]
+        occ[price] = 0
+    for text, price, size in gone:
+        index[text] = (price, size)
+        occ[price] = 1
+        sizes[price] = size

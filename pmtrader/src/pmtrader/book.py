@@ -48,7 +48,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-from pmtrader._book_wire import SideChanges, SideIndex, parse_side, side_changes
+from pmtrader._book_wire import (
+    UNCHANGED,
+    SideChanges,
+    SideIndex,
+    checked_removals,
+    parse_side,
+    side_changes,
+    swap,
+    unswap,
+)
 from pmtrader._wire_units import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -129,60 +138,6 @@ def _occupancy(name: str, prices: list[int], sizes: list[int]) -> bytearray:
             )
         seen.add(price)
     raise AssertionError("unreachable: the fast checks failed but no level is invalid")
-
-
-_UNCHANGED: Final[SideChanges] = ([], [])
-
-
-def _checked_removals(
-    index: SideIndex, changes: SideChanges, occ: bytearray
-) -> list[tuple[bytes, int, int]] | None:
-    """The levels a side's changes remove, or ``None`` if its new levels would be invalid."""
-    added, removed = changes
-    if not added:
-        return [(text, *index[text]) for text in removed]  # removals cannot break a side
-    gone = [(text, *index[text]) for text in removed]
-    freed = {price for _, price, _ in gone}
-    seen: set[int] = set()
-    for _, price, size in added:
-        if not 0 < price < PRICE_SCALE or size <= 0 or price in seen:
-            return None
-        if occ[price] and price not in freed:
-            return None  # the price is already a level the snapshot keeps: a repeat
-        seen.add(price)
-    return gone
-
-
-def _swap(
-    index: SideIndex,
-    changes: SideChanges,
-    gone: list[tuple[bytes, int, int]],
-    occ: bytearray,
-    sizes: list[int],
-) -> None:
-    for text, price, _ in gone:
-        del index[text]
-        occ[price] = 0
-    for text, price, size in changes[0]:
-        index[text] = (price, size)
-        occ[price] = 1
-        sizes[price] = size
-
-
-def _unswap(
-    index: SideIndex,
-    changes: SideChanges,
-    gone: list[tuple[bytes, int, int]],
-    occ: bytearray,
-    sizes: list[int],
-) -> None:
-    for text, price, _ in changes[0]:
-        del index[text]
-        occ[price] = 0
-    for text, price, size in gone:
-        index[text] = (price, size)
-        occ[price] = 1
-        sizes[price] = size
 
 
 def _price_decimal(units: int) -> Decimal:
@@ -457,8 +412,8 @@ class Book:
         wire = self._wire
         if wire is not None:
             old_bids, old_asks, bid_index, ask_index = wire
-            bid_changes = _UNCHANGED if bids == old_bids else side_changes(bid_index, bids)
-            ask_changes = _UNCHANGED if asks == old_asks else side_changes(ask_index, asks)
+            bid_changes = UNCHANGED if bids == old_bids else side_changes(bid_index, bids)
+            ask_changes = UNCHANGED if asks == old_asks else side_changes(ask_index, asks)
             if (
                 bid_changes is not None
                 and ask_changes is not None
@@ -488,19 +443,19 @@ class Book:
 
         Returns False with nothing changed otherwise (the caller's full parse then raises).
         """
-        bids_gone = _checked_removals(bid_index, bid_changes, self._bid_occ)
-        asks_gone = _checked_removals(ask_index, ask_changes, self._ask_occ)
+        bids_gone = checked_removals(bid_index, bid_changes, self._bid_occ)
+        asks_gone = checked_removals(ask_index, ask_changes, self._ask_occ)
         if bids_gone is None or asks_gone is None:
             return False
-        _swap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
-        _swap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
+        swap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
+        swap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
         bid = self._bid_occ.rfind(1)
         ask = self._ask_occ.find(1)
         bid = bid if bid > 0 else _NO_BID
         ask = ask if ask > 0 else _NO_ASK
         if bid >= ask:
-            _unswap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
-            _unswap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
+            unswap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
+            unswap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
             return False
         self.bid = bid
         self.bid_size = self._bid_sizes[bid] if bid else 0
