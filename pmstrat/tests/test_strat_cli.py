@@ -161,13 +161,21 @@ def _sim_env(sim: SimServer) -> dict[str, str]:
 
 
 def _rewarded_slug(sim: SimServer) -> str:
+    """A rewarded market whose book has a midpoint by the rewards rule, deepest first."""
+    best: tuple[int, str] | None = None
     with Client(Settings.for_sim(sim.url)) as client:
         for market in client.gamma.get_markets(active=True, closed=False, limit=50):
             if market.rewards_max_spread and len(market.clob_token_ids) == 2:
                 book = client.books.get_order_book(market.clob_token_ids[0])
-                if book.bids and book.asks:
-                    return market.slug
-    raise AssertionError("the local exchange lists no rewarded market with a two-sided book")
+                cutoff = market.rewards_min_size or 0
+                deep = min(
+                    sum(1 for level in book.bids if level.size >= cutoff),
+                    sum(1 for level in book.asks if level.size >= cutoff),
+                )
+                if deep and (best is None or deep > best[0]):
+                    best = (deep, market.slug)
+    assert best is not None, "the local exchange lists no rewarded market with a two-sided book"
+    return best[1]
 
 
 def test_scan_runs_every_screen_against_the_local_exchange(sim: SimServer) -> None:
@@ -201,8 +209,24 @@ def test_backtest_on_a_market_history_from_the_local_exchange(sim: SimServer) ->
 
 def test_rewards_estimate_for_a_live_market_is_a_range(sim: SimServer) -> None:
     slug = _rewarded_slug(sim)
-    code, out = invoke("rewards", slug, "--env", "sim", "--distance", "1", env=_sim_env(sim))
+    code, out = invoke(
+        "rewards",
+        slug,
+        "--env",
+        "sim",
+        "--distance",
+        "1",
+        "--samples",
+        "3",
+        "--every",
+        "0.2",
+        env=_sim_env(sim),
+    )
     assert code == 0, out
+    # Each live snapshot is one sample: never more than were taken.
+    sampled = re.search(r"(\d+) samples, scoring in (\d+)", " ".join(out.split()))
+    assert sampled is not None, out
+    assert 1 <= int(sampled.group(1)) <= 3
     assert "expected" in out
     assert "lower bound" in out
     assert "upper bound" in out

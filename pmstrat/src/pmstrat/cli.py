@@ -431,17 +431,36 @@ def rewards(
     data: Annotated[
         Path | None, typer.Option("--data", help="Replay this recording's books instead.")
     ] = None,
+    samples: Annotated[
+        int, typer.Option("--samples", min=1, max=600, help="Live books to sample.")
+    ] = 5,
+    every: Annotated[
+        float,
+        typer.Option("--every", min=0.05, max=60.0, help="Seconds between live samples."),
+    ] = 1.0,
 ) -> None:
-    """Estimate the liquidity reward per day of quoting a market (a range, see the note)."""
+    """Estimate the liquidity reward per day of quoting a market (a range, see the note).
+
+    Live, the books are sampled ``--samples`` times, ``--every`` seconds apart, and each sample
+    is scored (the venue samples every minute; one snapshot of a thin book says little).
+    """
     from pmstrat.rewards import RewardsSimulator, SymmetricPolicy
     from pmstrat.units import amount_decimal, amount_units, price_units
     from pmstrat.venue import fetch_books, fetch_market
 
     with _client(env) as client:
         market = fetch_market(client, slug)
-        books = (
-            [] if data is not None else [fetch_books(client, list(market.tokens), now_ms=_now_ms())]
-        )
+        # Each live snapshot is stamped with its sampling instant, so sampling at exactly that
+        # period scores every snapshot once.
+        every_ms = max(1, round(every * 1000))
+        start_ms = _now_ms()
+        books = []
+        if data is None:
+            for i in range(samples):
+                if i:
+                    time.sleep(every)
+                stamp = start_ms + i * every_ms
+                books.append(fetch_books(client, list(market.tokens), now_ms=stamp))
     size_units = max(amount_units(size), market.rewards_min_size)
     policy = SymmetricPolicy(
         distance=price_units(distance / 100), size=size_units, two_sided=not one_sided
@@ -454,7 +473,8 @@ def rewards(
         pairs = list(book_snapshots(read_parquet(data), market))
     else:
         pairs = [(b[market.yes], b.get(market.no)) for b in books if market.yes in b]
-    estimate = sim.run(pairs)
+    # A recording is sampled once a minute, like the venue; live snapshots once each.
+    estimate = sim.run(pairs) if data is not None else sim.run(pairs, sample_ms=every_ms)
     table = Table(title=f"rewards: {market.slug}")
     table.add_column("")
     table.add_column("pUSD / day", justify="right")
