@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import ClassVar, TypeAlias
+from typing import ClassVar, Self, TypeAlias
 
 import msgspec
 
@@ -107,6 +107,35 @@ class _Order(msgspec.Struct, frozen=True, gc=False):
         """Price times size in pUSD, exact."""
         return price_decimal(self.price) * amount_decimal(self.size)
 
+    @classmethod
+    def of(
+        cls,
+        token: str,
+        price: Decimal | str | int,
+        size: Decimal | str | int,
+        *,
+        order_type: OrderType = OrderType.GTC,
+        post_only: bool = False,
+        expires_ms: int = 0,
+        urgency: Urgency = Urgency.NORMAL,
+        tag: str = "",
+    ) -> Self:
+        """Build from decimal price and shares (``Buy.of("123", "0.56", "10")``), exactly.
+
+        Prices are converted to 1e-4 units and sizes to base units without rounding; a value
+        off those grids is refused.
+        """
+        return cls(
+            token,
+            price_units(price),
+            amount_units(size),
+            order_type=order_type,
+            post_only=post_only,
+            expires_ms=expires_ms,
+            urgency=urgency,
+            tag=tag,
+        )
+
     @property
     def is_immediate(self) -> bool:
         """True for FOK/FAK orders and ``Urgency.IMMEDIATE``: they take liquidity now or never."""
@@ -125,61 +154,11 @@ class Buy(_Order, frozen=True, gc=False):
 
     side: ClassVar[Side] = Side.BUY
 
-    @classmethod
-    def of(
-        cls,
-        token: str,
-        price: Decimal | str | int,
-        size: Decimal | str | int,
-        *,
-        order_type: OrderType = OrderType.GTC,
-        post_only: bool = False,
-        expires_ms: int = 0,
-        urgency: Urgency = Urgency.NORMAL,
-        tag: str = "",
-    ) -> Buy:
-        """Build from decimal price and shares (``Buy.of("123", "0.56", "10")``), exactly."""
-        return cls(
-            token,
-            price_units(price),
-            amount_units(size),
-            order_type=order_type,
-            post_only=post_only,
-            expires_ms=expires_ms,
-            urgency=urgency,
-            tag=tag,
-        )
-
 
 class Sell(_Order, frozen=True, gc=False):
     """Sell ``size`` base units of ``token`` at ``price`` (1e-4 units) or better."""
 
     side: ClassVar[Side] = Side.SELL
-
-    @classmethod
-    def of(
-        cls,
-        token: str,
-        price: Decimal | str | int,
-        size: Decimal | str | int,
-        *,
-        order_type: OrderType = OrderType.GTC,
-        post_only: bool = False,
-        expires_ms: int = 0,
-        urgency: Urgency = Urgency.NORMAL,
-        tag: str = "",
-    ) -> Sell:
-        """Build from decimal price and shares (``Sell.of("123", "0.57", "13.33")``), exactly."""
-        return cls(
-            token,
-            price_units(price),
-            amount_units(size),
-            order_type=order_type,
-            post_only=post_only,
-            expires_ms=expires_ms,
-            urgency=urgency,
-            tag=tag,
-        )
 
 
 class Cancel(msgspec.Struct, frozen=True, gc=False):
