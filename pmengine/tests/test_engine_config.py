@@ -7,8 +7,9 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from pmengine.config import CliOverrides, Secret, load_settings
+from pmengine.config import CliOverrides, load_settings
 from pmengine.errors import ConfigError
+from pmtrader.config import Secret
 
 KEY_A = "0x" + "a1" * 32
 KEY_B = "0x" + "b2" * 32
@@ -145,18 +146,58 @@ def test_the_key_never_shows_in_repr_str_or_format() -> None:
     assert s.private_key.reveal() == KEY_A
 
 
-def test_secret_store_is_asked_only_when_no_key_variable_is_set() -> None:
+def test_the_settings_hold_the_toolkits_one_masked_secret_type() -> None:
+    s = load_settings({"PMENGINE_PRIVATE_KEY": KEY_A})
+    assert type(s.private_key) is Secret  # pmtrader.config.Secret, not a copy of it
+
+
+def test_secret_store_is_asked_only_in_live_mode() -> None:
     asked: list[str] = []
 
     def loader(env: Mapping[str, str]) -> str | None:
-        asked.append(env["PMENGINE_SECRET_ID"])
+        asked.append(env.get("PMENGINE_SECRET_ID") or env["PMENGINE_SSM_PARAMETER"])
         return KEY_B
 
     s = load_settings({"PMENGINE_SECRET_ID": "pm/key"}, key_loader=loader)
     assert s.private_key == Secret(KEY_B)
-    assert asked == ["pm/key"]
-    s = load_settings({"PMENGINE_SECRET_ID": "pm/key", "PRIVATE_KEY": KEY_A}, key_loader=loader)
-    assert s.private_key == Secret(KEY_A)
-    assert asked == ["pm/key"]
+    s = load_settings({"PMENGINE_SSM_PARAMETER": "/pm/key"}, key_loader=loader)
+    assert s.private_key == Secret(KEY_B)
+    assert asked == ["pm/key", "/pm/key"]
     load_settings({"PMENGINE_SECRET_ID": "pm/key"}, CliOverrides(dry_run=True), key_loader=loader)
-    assert asked == ["pm/key"]
+    assert asked == ["pm/key", "/pm/key"]
+
+
+@pytest.mark.parametrize("key_var", ["PMENGINE_PRIVATE_KEY", "PM_PRIVATE_KEY", "PRIVATE_KEY"])
+@pytest.mark.parametrize("store_var", ["PMENGINE_SECRET_ID", "PMENGINE_SSM_PARAMETER"])
+def test_a_key_in_the_environment_and_a_secret_store_is_an_error_naming_both(
+    key_var: str, store_var: str
+) -> None:
+    canary = "0x" + "c0ffee11" * 8
+    asked: list[str] = []
+
+    def loader(env: Mapping[str, str]) -> str | None:
+        asked.append(env[store_var])
+        return KEY_B
+
+    with pytest.raises(ConfigError) as info:
+        load_settings({key_var: canary, store_var: "pm/key"}, key_loader=loader)
+    message = str(info.value)
+    assert key_var in message
+    assert store_var in message
+    assert "set only one" in message
+    assert asked == [], "the secret store is not even asked"
+    for text in (message, repr(info.value)):
+        assert canary not in text
+        assert canary[2:] not in text
+
+
+def test_both_secret_stores_at_once_is_an_error_too() -> None:
+    env = {"PMENGINE_SECRET_ID": "pm/key", "PMENGINE_SSM_PARAMETER": "/pm/key"}
+    with pytest.raises(ConfigError, match="PMENGINE_SECRET_ID and PMENGINE_SSM_PARAMETER"):
+        load_settings(env, key_loader=lambda env: KEY_B)
+
+
+def test_dry_run_ignores_every_key_source_even_conflicting_ones() -> None:
+    env = {"PMENGINE_PRIVATE_KEY": KEY_A, "PMENGINE_SECRET_ID": "pm/key"}
+    s = load_settings(env, CliOverrides(dry_run=True), key_loader=lambda env: KEY_B)
+    assert s.private_key is None

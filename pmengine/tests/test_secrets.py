@@ -193,6 +193,47 @@ def test_two_sources_are_an_error_not_a_guess(canary: str) -> None:
         KeySettings.from_env({"PMENGINE_SECRET_ID": "a", "PMENGINE_SSM_PARAMETER": "/b"})
 
 
+@pytest.mark.parametrize("store_var", ["PMENGINE_SECRET_ID", "PMENGINE_SSM_PARAMETER"])
+def test_the_engine_refuses_to_start_with_a_key_in_the_environment_and_in_aws(
+    moto_url: str, canary: str, tmp_path: Path, store_var: str
+) -> None:
+    # Both sources really exist and hold (different) keys: nothing is left to chance but the
+    # precedence the engine refuses to guess. The real CLI, at DEBUG, must say which two
+    # variables clash, exit 2 without a traceback, and never print either key.
+    stored = "0x" + secrets.token_hex(32)
+    where = (
+        _put_secret(moto_url, stored)
+        if store_var == "PMENGINE_SECRET_ID"
+        else _put_parameter(moto_url, stored)
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMENGINE_", "PM_"))}
+    env.pop("PRIVATE_KEY", None)
+    env.update(
+        PMENGINE_PRIVATE_KEY=canary,
+        PMENGINE_AWS_ENDPOINT_URL=moto_url,
+        PMENGINE_LOG_LEVEL="debug",
+        **{store_var: where},
+    )
+    engine = [sys.executable, "-c", "from pmengine.cli import main; main()"]
+    state = tmp_path / "state"
+    done = subprocess.run(
+        [*engine, "--env", "sim", "--markets", "some-market", "--state-dir", str(state)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "PMENGINE_PRIVATE_KEY" in done.stderr
+    assert store_var in done.stderr
+    assert "set only one" in done.stderr
+    assert "Traceback" not in done.stderr
+    _assert_hidden(canary, done.stdout, done.stderr)
+    _assert_hidden(stored, done.stdout, done.stderr)
+    assert not state.exists(), "nothing was started or written"
+
+
 # --- region and endpoint ------------------------------------------------------------------
 
 

@@ -11,8 +11,10 @@ The public API is re-exported here; everything else is an implementation detail.
 
 from importlib.metadata import version as _version
 
+from pmtrader.config import Secret  # the toolkit's one masked type, re-exported
+
 from pmengine.book import Book
-from pmengine.config import CliOverrides, Secret, Settings, load_settings
+from pmengine.config import CliOverrides, Settings, load_settings
 from pmengine.core import EngineCore
 from pmengine.engine import Engine, EngineConfig
 from pmengine.errors import (

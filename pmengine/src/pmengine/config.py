@@ -23,8 +23,13 @@ variable(s), first one set wins                                default
 Flags (``--dry-run``, ``--strategy``, ``--markets``, ``--param``, ``--state-dir``,
 ``--metrics-port``, ``--env``) override the environment. When ``PMENGINE_SECRET_ID`` or
 ``PMENGINE_SSM_PARAMETER`` is set (and not in dry-run), the key comes from AWS through
-:mod:`pmengine.secrets`. A bad value raises :class:`~pmengine.errors.ConfigError` naming the
+:mod:`pmengine.secrets`. A key in the environment *and* a secret store (or both stores) is a
+configuration error naming both variables, not a silent precedence: with real money the operator
+must know which key signs. A bad value raises :class:`~pmengine.errors.ConfigError` naming the
 variable and what it must be.
+
+The key is held as pmtrader's masked :class:`pmtrader.config.Secret` (one masked type across the
+toolkit; re-exported here as ``Secret``), so it never shows in a repr, a log line or an error.
 """
 
 from __future__ import annotations
@@ -35,6 +40,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Final
+
+from pmtrader.config import Secret
 
 from pmengine.errors import ConfigError
 
@@ -61,36 +68,6 @@ SSM_PARAMETER_VAR: Final = "PMENGINE_SSM_PARAMETER"
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 _PARAM = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*=.*$")
-
-
-class Secret:
-    """A string that never shows itself in a repr, str or format."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        """The secret itself: call only where it is handed to the signer."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __format__(self, spec: str) -> str:
-        return repr(self)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(("Secret", self._value))
-
-    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)
@@ -208,17 +185,35 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return value
 
 
+def _key_sources(environ: Mapping[str, str]) -> list[str]:
+    """The variables naming a source of the signing key (at most one key variable counts).
+
+    ``PMENGINE_PRIVATE_KEY``, ``PM_PRIVATE_KEY`` and ``PRIVATE_KEY`` are one source checked in
+    that order (issue 9); each secret store is a source of its own.
+    """
+    found = _first(environ, PRIVATE_KEY_VARS)
+    stores = [name for name in (SECRET_ID_VAR, SSM_PARAMETER_VAR) if environ.get(name, "").strip()]
+    return ([found[0]] if found is not None else []) + stores
+
+
 def _private_key(environ: Mapping[str, str], key_loader: KeyLoader | None) -> Secret | None:
+    sources = _key_sources(environ)
+    if len(sources) > 1:
+        # Two places for one key is a footgun (a stale key in a unit file silently outranking
+        # the one in Secrets Manager, or the reverse): refuse and say which to unset. Only the
+        # variable names are quoted, never a value.
+        raise ConfigError(
+            f"{' and '.join(sources)} are both set, but the signing key must come from exactly "
+            "one place: set only one of them and unset the other"
+        )
     found = _first(environ, PRIVATE_KEY_VARS)
     if found is not None:
         name, value = found
-    elif key_loader is not None and (
-        environ.get(SECRET_ID_VAR, "").strip() or environ.get(SSM_PARAMETER_VAR, "").strip()
-    ):
+    elif sources and key_loader is not None:
         loaded = key_loader(environ)
         if loaded is None:
             return None
-        name = SECRET_ID_VAR if environ.get(SECRET_ID_VAR, "").strip() else SSM_PARAMETER_VAR
+        name = sources[0]
         value = loaded.strip()
     else:
         return None
@@ -240,10 +235,11 @@ def load_settings(
         environ: the process environment (passed in so that library code never reads it).
         overrides: what the command line said.
         key_loader: fetches the private key from a secret store when ``PMENGINE_SECRET_ID`` or
-            ``PMENGINE_SSM_PARAMETER`` is set and no key variable is.
+            ``PMENGINE_SSM_PARAMETER`` is set (a key variable set as well is an error).
 
     Raises:
-        ConfigError: a value is malformed; the message names the variable (or flag).
+        ConfigError: a value is malformed, or the key has more than one source; the message
+            names the variable(s) (or flag), never the key.
     """
     cli = overrides or CliOverrides()
     dry_run_env = environ.get("PMENGINE_DRY_RUN", "").strip().lower()
