@@ -26,7 +26,6 @@ from typing import Any
 
 import structlog
 from pmstrat.fees import taker_fee
-from pmtrader._amounts import limit_amounts
 from pmtrader.client import AsyncClient
 from pmtrader.config import Secret as PmtSecret
 from pmtrader.config import Settings as PmtSettings
@@ -48,6 +47,7 @@ from pmengine.units import (
     price_to_int,
 )
 from pmtrader import errors as pmt_errors
+from pmtrader import limit_amounts
 
 log = structlog.get_logger("pmengine.live")
 

@@ -5,6 +5,7 @@ The public API is re-exported here; everything else is an implementation detail.
 
 from importlib.metadata import version as _version
 
+from pmtrader._amounts import Amounts, limit_amounts
 from pmtrader.book import Book, book_hash
 from pmtrader.client import AsyncClient, Client
 from pmtrader.config import ApiCredentials, Secret, Settings, SignatureType
@@ -55,6 +56,7 @@ from pmtrader.ws_user import UserStream
 __version__ = _version("pmtrader")
 
 __all__ = [
+    "Amounts",
     "ApiCredentials",
     "ApiError",
     "AssetType",
@@ -108,4 +110,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     "book_hash",
+    "limit_amounts",
 ]
