@@ -42,6 +42,8 @@ class ServerContext:
         flow_paused: set by ``/_sim/flow``.
         chain_id: the chain orders and ClobAuth are signed for.
         state_dir: where the server keeps its own state (the funder table), if anywhere.
+        order_version: what ``GET /version`` reports (2; ``/_sim/version`` changes it so clients
+            can be tested against a venue that speaks another order protocol).
     """
 
     exchange: Exchange
@@ -53,6 +55,7 @@ class ServerContext:
     flow_paused: bool = False
     chain_id: int = CHAIN_ID
     state_dir: Path | None = None
+    order_version: int = 2
 
     def now_ms(self) -> int:
         """Sim time in milliseconds (accelerated by ``--speed``)."""

@@ -9,7 +9,11 @@ behind outstanding complete sets (a YES and a NO share minted from 1 pUSD) is he
     for each market: YES supply == NO supply == pool
 
 Allowances are per address, asset type (``COLLATERAL``/``CONDITIONAL``) and spender, as
-``/balance-allowance`` reports them; new accounts get unlimited allowances to the V2 exchanges.
+``/balance-allowance`` reports them; new accounts get unlimited allowances to the V2 exchanges
+(what polymarket.com sets up on a user's first trade). ``COLLATERAL`` models pUSD's ERC-20
+``approve`` (an amount, used up by fills); ``CONDITIONAL`` models the CTF's ERC-1155
+``setApprovalForAll``, which is all or nothing: any positive amount is stored as unlimited, zero
+revokes, and :meth:`Ledger.is_approved_for_all` answers the contract's ``isApprovedForAll``.
 """
 
 from __future__ import annotations
@@ -183,11 +187,13 @@ class Ledger:
         return 0
 
     def set_allowance(self, address: str, asset_type: str, spender: str, amount: int) -> None:
-        """Set an allowance (operator / on-chain approve)."""
+        """Set an allowance (operator / on-chain approve; CONDITIONAL is an approve-for-all)."""
         if amount < 0:
             raise LedgerError("allowance cannot be negative")
         if asset_type not in {COLLATERAL, CONDITIONAL}:
             raise LedgerError(f"Invalid asset type: {asset_type}")
+        if asset_type == CONDITIONAL and amount:
+            amount = MAX_ALLOWANCE  # setApprovalForAll has no amount: approved or not
         key = _key(address)
         if key not in self.collateral:
             self.fund(address, 0)
@@ -197,6 +203,10 @@ class Ledger:
                 del by_type[name]
         by_type[spender] = amount
         self.dirty.add(key)
+
+    def is_approved_for_all(self, owner: str, operator: str) -> bool:
+        """The CTF's ``isApprovedForAll(owner, operator)``: may ``operator`` move every token."""
+        return self.allowance(owner, CONDITIONAL, operator) > 0
 
     def spend_allowance(self, address: str, spender: str, amount: int) -> None:
         """Use up pUSD allowance like ERC-20 ``transferFrom`` (unlimited stays unlimited)."""

@@ -4,7 +4,12 @@ Enough for a wallet check or an SDK's on-chain balance read: ``eth_chainId`` (``
 ``net_version``, ``eth_blockNumber`` (one block every 2 s of sim time), ``eth_getBalance`` (every
 address holds 10 POL for gas), ``eth_gasPrice``, and ``eth_call`` for pUSD ``balanceOf(address)``,
 ``allowance(owner, spender)``, ``decimals()``, ``symbol()`` and the CTF's
-``balanceOf(address, uint256)``, with ABI-encoded results. Batches (JSON arrays) are supported.
+``balanceOf(address, uint256)`` and ``isApprovedForAll(owner, operator)``, with ABI-encoded
+results. Batches (JSON arrays) are supported.
+
+Approvals are the ledger's: pUSD ``allowance`` is its ``COLLATERAL`` allowance, the CTF's
+``isApprovedForAll`` its ``CONDITIONAL`` one (set both with ``POST /_sim/allowance``). The sim
+sends no transactions, so ``approve``/``setApprovalForAll`` are not callable here.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ _ALLOWANCE = "dd62ed3e"  # allowance(address,address)
 _DECIMALS = "313ce567"  # decimals()
 _SYMBOL = "95d89b41"  # symbol()
 _CTF_BALANCE_OF = "00fdd58e"  # balanceOf(address,uint256)
+_IS_APPROVED_FOR_ALL = "e985e9c5"  # isApprovedForAll(address,address)
 
 
 class RpcError(Exception):
@@ -132,6 +138,10 @@ class ChainRoutes:
             elif to == CTF and selector == _CTF_BALANCE_OF:
                 owner, token_id = abi_decode(["address", "uint256"], args)
                 return _word(ledger.token(owner, str(token_id)))
+            elif to == CTF and selector == _IS_APPROVED_FOR_ALL:
+                owner, operator = abi_decode(["address", "address"], args)
+                approved = ledger.is_approved_for_all(owner, operator)
+                return "0x" + abi_encode(["bool"], [approved]).hex()
         except Exception as exc:  # eth_abi raises several decoding errors for short data
             raise RpcError(3, f"execution reverted: bad call data ({exc})") from None
         raise RpcError(3, "execution reverted: unsupported contract or function in the sim")

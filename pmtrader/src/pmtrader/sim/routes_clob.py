@@ -175,8 +175,9 @@ class ClobRoutes:
         return ok(self.ctx.wall_s())
 
     async def version(self, request: Request) -> Response:
-        """``GET /version``: always 2, so the official client signs V2 orders."""
-        return ok({"version": 2})
+        """``GET /version``: 2 (so the official client signs V2 orders) unless ``/_sim/version``
+        set another."""
+        return ok({"version": self.ctx.order_version})
 
     # markets ---------------------------------------------------------------------------------
     def _market_list(

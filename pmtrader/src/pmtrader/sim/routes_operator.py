@@ -11,8 +11,11 @@ All take and return JSON; errors are ``{"error": "<what was wrong and what to do
 ``POST /_sim/flow``         ``{"paused": true|false}``: pause or resume the background traders
 ``POST /_sim/fault``        fault settings (see ``pmtrader.sim.faults``)
 ``POST /_sim/fail-trade``   ``{"trade_id"}``: make a trade's settlement FAILED
-``POST /_sim/allowance``    ``{"address", "asset_type", "spender", "amount"}`` (base units)
+``POST /_sim/allowance``    ``{"address", "asset_type", "spender", "amount"}`` (base units;
+                            ``CONDITIONAL`` is the CTF's setApprovalForAll: > 0 approves, 0
+                            revokes)
 ``POST /_sim/match-delay``  ``{"condition_id", "delay_ms"}``: answer ``delayed``, match later
+``POST /_sim/version``      ``{"version": N}``: what ``GET /version`` reports (default 2)
 ``GET  /_sim/state``        seed, sim time, flow, faults and the funder table
 ==========================  ================================================================
 """
@@ -89,6 +92,7 @@ class OperatorRoutes:
             Route("/_sim/fail-trade", self.fail_trade, methods=["POST"]),
             Route("/_sim/allowance", self.allowance, methods=["POST"]),
             Route("/_sim/match-delay", self.match_delay, methods=["POST"]),
+            Route("/_sim/version", self.version, methods=["POST"]),
             Route("/_sim/state", self.state, methods=["GET"]),
         ]
 
@@ -200,6 +204,15 @@ class OperatorRoutes:
         self.exchange.set_match_delay(condition_id, delay)
         return ok({"condition_id": condition_id, "delay_ms": delay})
 
+    async def version(self, request: Request) -> Response:
+        """Change what ``GET /version`` reports (tests a client against another protocol)."""
+        body = await self._body(request)
+        version = body.get("version")
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise HttpError(400, 'version must be a whole number >= 1, e.g. {"version": 2}')
+        self.ctx.order_version = version
+        return ok({"version": version})
+
     async def state(self, request: Request) -> Response:
         """A summary of the server's state."""
         return ok(
@@ -211,6 +224,7 @@ class OperatorRoutes:
                 "faults": self.ctx.faults.settings.to_json(),
                 "ws_generation": self.ctx.faults.ws_generation,
                 "markets": len(self.exchange.markets()),
+                "order_version": self.ctx.order_version,
                 "funders": self.ctx.funders.snapshot(),
             }
         )
