@@ -207,6 +207,13 @@ def fault(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
         int | None,
         typer.Option(help="Execute the next N order posts but never send their response."),
     ] = None,
+    drop_order_response_rate: Annotated[
+        float | None,
+        typer.Option(help="Fraction of order posts executed with their response dropped (0..1)."),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed the random faults (default: the server's --seed).")
+    ] = None,
     ws_drop: Annotated[
         bool, typer.Option("--ws-drop", help="Make every open websocket go silent.")
     ] = False,
@@ -222,6 +229,8 @@ def fault(  # noqa: PLR0917 - typer maps each keyword parameter to one --option
         "rest_delay_rate": rest_delay_rate,
         "rest_delay_ms": rest_delay_ms,
         "drop_order_responses": drop_order_responses,
+        "drop_order_response_rate": drop_order_response_rate,
+        "seed": seed,
     }
     body.update({key: value for key, value in options.items() if value is not None})
     if path:

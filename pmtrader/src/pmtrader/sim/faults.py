@@ -3,20 +3,30 @@
 Set through ``POST /_sim/fault`` (or ``pmtrader sim fault``, or ``SimServer.fault(...)``) with any
 of these keys; keys left out keep their value, ``{"reset": true}`` clears everything:
 
-=========================  =================================================================
-``rest_fail_rate``         fraction (0..1) of REST calls answered with ``rest_fail_status``
-``rest_fail_status``       425, 429, 500 or 503 (default 503), with Polymarket's error body
-``rest_delay_rate``        fraction (0..1) of REST calls held for ``rest_delay_ms`` first
-``rest_delay_ms``          the delay, milliseconds
-``paths``                  path prefixes the two REST faults apply to (default: every path)
-``drop_order_responses``   the next N ``POST /order``/``POST /orders`` are executed but their
-                           HTTP response never arrives: the connection closes with no bytes
-``ws_drop``                ``true``: every open websocket goes silent (no events, no ``PONG``)
-                           while its TCP connection stays open, as a dead feed looks to a client
-=========================  =================================================================
+==============================  ================================================================
+``rest_fail_rate``              fraction (0..1) of REST calls answered with ``rest_fail_status``
+``rest_fail_status``            425, 429, 500 or 503 (default 503), with Polymarket's error body
+``rest_delay_rate``             fraction (0..1) of REST calls held for ``rest_delay_ms`` first
+``rest_delay_ms``               the delay, milliseconds
+``paths``                       path prefixes the two REST faults apply to (default: every path)
+``drop_order_responses``        the next N ``POST /order``/``POST /orders`` are executed but
+                                their HTTP response never arrives: the connection closes, no
+                                bytes written
+``drop_order_response_rate``    fraction (0..1) of ``POST /order``/``POST /orders`` executed
+                                with their response dropped the same way, once any pending
+                                ``drop_order_responses`` are used up (one seeded draw per post)
+``seed``                        an integer seeding the random faults instead of the server's
+                                ``--seed`` (``null``: back to it); with the same seed and rate the
+                                n-th order post after the change meets the same drop decision
+``ws_drop``                     ``true``: every open websocket goes silent (no events, no
+                                ``PONG``) while its TCP connection stays open, as a dead feed
+                                looks to a client
+==============================  ================================================================
 
-Which calls fail or wait is decided by a ``random.Random`` seeded from the server's ``--seed`` and
-reseeded at every change, so the same sequence of requests meets the same faults. Operator paths
+Which calls fail or wait is decided by a ``random.Random`` seeded from the server's ``--seed`` (or
+the ``seed`` setting) and reseeded at every change, so the same sequence of requests meets the
+same faults. Order-response drops draw from a generator of their own, so REST traffic in between
+(book reads, order lookups) never shifts which order posts lose their answer. Operator paths
 (``/_sim/...``) and websocket upgrades are never faulted.
 """
 
@@ -64,6 +74,8 @@ class FaultSettings:
     rest_delay_ms: int = 0
     paths: tuple[str, ...] = ()
     drop_order_responses: int = 0
+    drop_order_response_rate: float = 0.0
+    seed: int | None = None
 
     def to_json(self) -> dict[str, object]:
         """Return the settings as the JSON ``/_sim/fault`` answers with."""
@@ -74,6 +86,8 @@ class FaultSettings:
             "rest_delay_ms": self.rest_delay_ms,
             "paths": list(self.paths),
             "drop_order_responses": self.drop_order_responses,
+            "drop_order_response_rate": self.drop_order_response_rate,
+            "seed": self.seed,
         }
 
 
@@ -89,6 +103,17 @@ def _rate(name: str, value: object) -> float:
     if not 0.0 <= rate <= 1.0:
         raise FaultSettingsError(f"{name} must be between 0 and 1, got {value!r}")
     return rate
+
+
+def _seed(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise FaultSettingsError(f"seed must be a whole number or null, got {value!r}")
+    try:
+        return int(value)
+    except ValueError:
+        raise FaultSettingsError(f"seed must be a whole number or null, got {value!r}") from None
 
 
 def _non_negative_int(name: str, value: object) -> int:
@@ -115,11 +140,23 @@ class Faults:
     settings: FaultSettings = field(default_factory=FaultSettings)
     ws_generation: int = 0
     """Bumped by ``ws_drop``: a websocket opened in an older generation has gone silent."""
+    order_posts: int = 0
+    """Order posts (``POST /order``, ``POST /orders``) seen since the last change."""
+    dropped_responses: int = 0
+    """Of those, how many had their response dropped."""
     _changes: int = 0
     _rng: random.Random = field(default_factory=random.Random)
+    _drop_rng: random.Random = field(default_factory=random.Random)
 
     def __post_init__(self) -> None:
-        self._rng = random.Random(f"{self.seed}/0")
+        self._reseed()
+
+    def _reseed(self) -> None:
+        chosen = self.settings.seed
+        # An explicit seed alone decides: the same body gives the same faults on any server.
+        base = f"{self.seed}/{self._changes}" if chosen is None else f"seed={chosen}"
+        self._rng = random.Random(base)
+        self._drop_rng = random.Random(base + "/order-drops")
 
     def configure(self, changes: dict[str, object]) -> FaultSettings:
         """Apply a ``/_sim/fault`` body and return the settings now in force.
@@ -134,6 +171,8 @@ class Faults:
             "rest_delay_ms",
             "paths",
             "drop_order_responses",
+            "drop_order_response_rate",
+            "seed",
             "ws_drop",
             "reset",
         }
@@ -164,6 +203,11 @@ class Faults:
         if "drop_order_responses" in changes:
             drops = _non_negative_int("drop_order_responses", changes["drop_order_responses"])
             settings = replace(settings, drop_order_responses=drops)
+        if "drop_order_response_rate" in changes:
+            drop_rate = _rate("drop_order_response_rate", changes["drop_order_response_rate"])
+            settings = replace(settings, drop_order_response_rate=drop_rate)
+        if "seed" in changes:
+            settings = replace(settings, seed=_seed(changes["seed"]))
         if "paths" in changes:
             paths = changes["paths"]
             if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
@@ -173,7 +217,9 @@ class Faults:
             self.ws_generation += 1
         self.settings = settings
         self._changes += 1
-        self._rng = random.Random(f"{self.seed}/{self._changes}")
+        self.order_posts = 0
+        self.dropped_responses = 0
+        self._reseed()
         return settings
 
     def _applies(self, path: str) -> bool:
@@ -196,15 +242,26 @@ class Faults:
         return s.rest_delay_ms / 1000 if self._rng.random() < s.rest_delay_rate else 0.0
 
     def take_order_drop(self, method: str, path: str) -> bool:
-        """Consume one pending response drop if this is an order placement."""
+        """Decide whether this order placement's response is dropped (it still executes).
+
+        A pending ``drop_order_responses`` count is used up first; after that each order post
+        draws once from its own seeded generator against ``drop_order_response_rate`` (every
+        post draws, dropped or not, so the n-th post's fate depends only on the seed and rate).
+        """
         if method != "POST" or path not in ("/order", "/orders"):
             return False
-        if self.settings.drop_order_responses <= 0:
+        self.order_posts += 1
+        s = self.settings
+        if s.drop_order_responses > 0:
+            self.settings = replace(s, drop_order_responses=s.drop_order_responses - 1)
+            self.dropped_responses += 1
+            return True
+        if s.drop_order_response_rate <= 0.0:
             return False
-        self.settings = replace(
-            self.settings, drop_order_responses=self.settings.drop_order_responses - 1
-        )
-        return True
+        if self._drop_rng.random() < s.drop_order_response_rate:
+            self.dropped_responses += 1
+            return True
+        return False
 
 
 class FaultMiddleware:
