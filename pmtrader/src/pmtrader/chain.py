@@ -22,6 +22,7 @@ __all__ = ["AsyncChain", "Chain", "Contracts", "contracts_for"]
 _BALANCE_OF = "0x70a08231"  # balanceOf(address)
 _ALLOWANCE = "0xdd62ed3e"  # allowance(address,address)
 _BALANCE_OF_1155 = "0x00fdd58e"  # balanceOf(address,uint256)
+_IS_APPROVED_FOR_ALL = "0xe985e9c5"  # isApprovedForAll(address,address)
 _ids = itertools.count(1)
 
 
@@ -121,6 +122,13 @@ def op_token_balance(chain_id: int, address: str, token_id: str) -> Op[int]:
     return (yield from op_call_uint(c.conditional_tokens, data))
 
 
+def op_ctf_approved(chain_id: int, owner: str, operator: str) -> Op[bool]:
+    """CTF ``isApprovedForAll(owner, operator)``: may ``operator`` move ``owner``'s tokens."""
+    c = contracts_for(chain_id)
+    data = _IS_APPROVED_FOR_ALL + _word(owner) + _word(operator)
+    return (yield from op_call_uint(c.conditional_tokens, data)) != 0
+
+
 def op_chain_id() -> Op[int]:
     """``eth_chainId``."""
     return int((yield from op_rpc("eth_chainId", [])), 16)
@@ -159,6 +167,14 @@ class Chain(SyncGroup):
         """Return ``address``'s balance of outcome token ``token_id`` in base units."""
         return self._run(op_token_balance(self._state.settings.chain_id, address, token_id))
 
+    def is_approved_for_all(self, owner: str, operator: str) -> bool:
+        """Return whether ``operator`` may move ``owner``'s outcome tokens (CTF approval).
+
+        Selling needs it for the exchange that settles: ``contracts.exchange``, and for
+        neg-risk markets ``contracts.neg_risk_exchange`` and ``contracts.neg_risk_adapter``.
+        """
+        return self._run(op_ctf_approved(self._state.settings.chain_id, owner, operator))
+
 
 class AsyncChain(AsyncGroup):
     """Async twin of :class:`Chain`."""
@@ -187,3 +203,7 @@ class AsyncChain(AsyncGroup):
     async def get_token_balance(self, address: str, token_id: str) -> int:
         """See :meth:`Chain.get_token_balance`."""
         return await self._run(op_token_balance(self._state.settings.chain_id, address, token_id))
+
+    async def is_approved_for_all(self, owner: str, operator: str) -> bool:
+        """See :meth:`Chain.is_approved_for_all`."""
+        return await self._run(op_ctf_approved(self._state.settings.chain_id, owner, operator))

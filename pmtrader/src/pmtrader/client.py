@@ -37,7 +37,7 @@ Groups (the same on both clients):
 ``books``     books, prices, midpoints, spreads, last trades (single and batch), price history
 ``gamma``     Gamma markets and events (filters, id, slug), search, tags
 ``data``      Data API positions, trades, activity, portfolio value
-``chain``     pUSD and CTF balances and pUSD allowances over JSON-RPC
+``chain``     pUSD and CTF balances, pUSD allowances and CTF approvals over JSON-RPC
 ``account``   API keys (create/derive/list/delete), balance and allowance, ban status,
               notifications
 ``orders``    build/sign/post limit and market orders, batches, cancels, open orders, trades,

@@ -14,20 +14,29 @@ Checks:
 4. ``api_key``: credentials exist and the venue accepts them for this address.
 5. ``closed_only``: the account is not restricted to closing trades.
 6. ``pusd_balance``: the funder holds pUSD (as the CLOB sees it).
-7. ``allowance:<contract>``: pUSD allowance for each V2 exchange and the neg-risk adapter.
-8. ``chain``: the RPC node is on the expected chain; on-chain pUSD agrees with the CLOB.
+7. ``allowance:<contract>``: pUSD allowance for each V2 exchange and the neg-risk adapter
+   (what BUY orders spend), as the CLOB sees it.
+8. ``chain``: the RPC node is on the expected chain; the funder's on-chain pUSD.
+9. ``ctf_approval:<contract>``: the Conditional Tokens' ``isApprovedForAll(funder, operator)``
+   for each V2 exchange and the neg-risk adapter, read on chain: without it the venue refuses
+   every SELL of outcome tokens ("not enough balance / allowance") although the shares are there.
+
+A fresh polymarket.com account gets all six approvals on its first trade; a wallet that only ever
+traded through an API client often has the pUSD ones and not the CTF ones, and finds out on its
+first SELL.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from pmtrader._http import Op
 from pmtrader._state import ClientState
 from pmtrader.account import op_api_keys, op_balance_allowance, op_ban_status, op_derive_api_key
-from pmtrader.chain import contracts_for, op_chain_id, op_pusd_balance
+from pmtrader.chain import contracts_for, op_chain_id, op_ctf_approved, op_pusd_balance
 from pmtrader.config import SignatureType
 from pmtrader.errors import ApiError, AuthError, ConfigError, PmtraderError, TransportError
 from pmtrader.markets import op_ok, op_version
@@ -275,14 +284,15 @@ def op_doctor(state: ClientState[Any]) -> Op[DoctorReport]:
                             CheckStatus.FAIL,
                             f"no pUSD allowance for {role} {spender}",
                             f"approve pUSD for {spender} from {who} (polymarket.com does it on "
-                            "first "
-                            "trade), then client.account.update_balance_allowance()",
+                            "first trade), then client.account.update_balance_allowance()",
                         )
                     )
         except (ApiError, TransportError) as exc:
             add(Check("pusd_balance", CheckStatus.FAIL, f"could not read the balance: {exc}"))
 
     # 8. chain
+    who = funder or address
+    chain_ok = False
     try:
         chain_id = yield from op_chain_id()
         if chain_id != settings.chain_id:
@@ -294,14 +304,53 @@ def op_doctor(state: ClientState[Any]) -> Op[DoctorReport]:
                     "point PM_RPC_URL at a Polygon node (or set PM_CHAIN_ID)",
                 )
             )
-        elif funder or address:
-            who = funder or address
-            assert who is not None
+        elif who is not None:
             on_chain = yield from op_pusd_balance(settings.chain_id, who)
             add(Check("chain", CheckStatus.OK, f"chain {chain_id}: {_pusd(on_chain)} at {who}"))
+            chain_ok = True
         else:
             add(Check("chain", CheckStatus.OK, f"chain {chain_id}"))
     except (ApiError, TransportError) as exc:
         add(Check("chain", CheckStatus.WARN, f"RPC unreachable: {exc}", "check PM_RPC_URL"))
 
+    # 9. CTF approvals: what SELL orders need
+    if chain_ok and who is not None:
+        yield from _op_ctf_approvals(settings.chain_id, who, sig, add)
+
     return DoctorReport(checks)
+
+
+def _op_ctf_approvals(
+    chain_id: int, who: str, sig: SignatureType, add: Callable[[Check], None]
+) -> Op[None]:
+    """One ``ctf_approval:<role>`` check per V2 operator, from the CTF's ``isApprovedForAll``."""
+    contracts = contracts_for(chain_id)
+    ctf = contracts.conditional_tokens
+    sender = (
+        f"{who} (the key's own address)"
+        if sig is SignatureType.EOA
+        else f"{who} (your {sig.name} wallet: the call goes through that wallet, not the key)"
+    )
+    for role, operator in contracts.spenders.items():
+        name = f"ctf_approval:{role}"
+        try:
+            approved = yield from op_ctf_approved(chain_id, who, operator)
+        except (ApiError, TransportError) as exc:
+            add(Check(name, CheckStatus.WARN, f"could not read the approval: {exc}"))
+            continue
+        if approved:
+            add(Check(name, CheckStatus.OK, f"{operator} may move {who}'s outcome tokens"))
+            continue
+        markets = "" if role == "exchange_v2" else " on neg-risk markets"
+        add(
+            Check(
+                name,
+                CheckStatus.FAIL,
+                f"the Conditional Tokens contract has no setApprovalForAll from {who} for "
+                f"{role} {operator}: SELL orders{markets} are refused with 'not enough "
+                "balance / allowance'",
+                f"from {sender}, call setApprovalForAll({operator}, true) on the Conditional "
+                f"Tokens contract {ctf} (polymarket.com does it on your first trade); check "
+                "again with client.chain.is_approved_for_all()",
+            )
+        )

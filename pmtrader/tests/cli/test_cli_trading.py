@@ -227,3 +227,4 @@ def test_keys_stores_credentials_0600_and_never_prints_the_secret(cli: Cli) -> N
     checks = cli.json("doctor")
     assert checks["ok"] is True
     assert {c["status"] for c in checks["checks"]} <= {"ok", "warn"}
+    assert "ctf_approval:neg_risk_adapter" in {c["name"] for c in checks["checks"]}
