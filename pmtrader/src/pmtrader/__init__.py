@@ -33,6 +33,7 @@ from pmtrader.errors import (
     StaleFeedError,
     TransportError,
     UnexpectedResponseError,
+    UnsupportedVersionError,
     ValidationError,
 )
 from pmtrader.models import AssetType, OrderBook, OrderType, Side
@@ -106,6 +107,7 @@ __all__ = [
     "TradeUpdate",
     "TransportError",
     "UnexpectedResponseError",
+    "UnsupportedVersionError",
     "UserStream",
     "ValidationError",
     "__version__",

@@ -30,8 +30,14 @@ from pmtrader._http import (
 )
 from pmtrader._state import MarketCache
 from pmtrader.config import ApiCredentials, Settings
-from pmtrader.errors import ConfigError, OrderRejectedError, ValidationError
-from pmtrader.markets import op_market_info_for_token, op_tick_size
+from pmtrader.errors import (
+    ConfigError,
+    OrderRejectedError,
+    PmtraderError,
+    UnsupportedVersionError,
+    ValidationError,
+)
+from pmtrader.markets import op_market_info_for_token, op_tick_size, op_version
 from pmtrader.models.clob import (
     CancelResponse,
     FeeDetails,
@@ -53,6 +59,8 @@ __all__ = ["GTD_MIN_LEAD_SECONDS", "MAX_BATCH", "Number", "Signing"]
 MAX_BATCH = 15
 #: The venue's GTD security margin: an expiration closer than this is refused.
 GTD_MIN_LEAD_SECONDS = 60
+#: The order protocol pmt signs: CLOB V2 (EIP-712 domain version "2").
+SIGNED_VERSION = 2
 
 Number = Decimal | int | str
 
@@ -97,7 +105,11 @@ def op_order_market(
 
 
 class Signing:
-    """What signing needs from the client: settings, the key, a clock and a salt source."""
+    """What signing needs from the client: settings, the key, a clock and a salt source.
+
+    It also remembers the venue's order version (``GET /version``) once it has been asked, so
+    a client checks it before its first order and not again (see :func:`op_check_version`).
+    """
 
     def __init__(
         self,
@@ -110,6 +122,7 @@ class Signing:
         self.auth = auth
         self.clock = clock
         self.salt = salt
+        self.venue_version: int | None = None
 
     def sign(self, token_id: str, amounts: Amounts, neg_risk: bool, expiration: int) -> SignedOrder:
         """Sign ``amounts`` with the configured key, funder and signature type."""
@@ -139,6 +152,34 @@ class Signing:
                 "PM_API_PASSPHRASE, or call client.account.create_or_derive_api_key()"
             )
         return creds
+
+
+def op_check_version(signing: Signing) -> Op[None]:
+    """Refuse to sign unless the venue takes CLOB V2 orders; asked once per client.
+
+    Like py-clob-client-v2, the first order asks ``GET /version`` and a failed or malformed
+    answer counts as 2. Unlike it, pmt has no V1 signer to fall back to: any other version raises
+    instead of signing a struct the venue would not verify. Only a 2 is remembered, so a venue
+    that reported something else is asked again on the next order.
+
+    Raises:
+        UnsupportedVersionError: The venue reports another version; nothing was signed.
+    """
+    if signing.venue_version == SIGNED_VERSION:
+        return
+    try:
+        version = yield from op_version()
+    except (PmtraderError, ValueError, TypeError):  # any failure: assume 2, as the official does
+        version = SIGNED_VERSION
+    if version != SIGNED_VERSION:
+        raise UnsupportedVersionError(
+            f"pmt signs CLOB V2 orders (version {SIGNED_VERSION}) and the venue at "
+            f"{signing.settings.clob_url} reports order version {version}: nothing was signed "
+            "or sent; point PM_CLOB_URL at a CLOB V2 host or use a pmtrader that signs "
+            f"version {version}",
+            version=version,
+        )
+    signing.venue_version = version
 
 
 def _check_time_in_force(
@@ -185,6 +226,7 @@ def op_create_order(
     check_price(price_d, market.tick_size)
     check_cents(size_d, "size", market.min_order_size)
     amounts = limit_amounts(side, price_d, size_d, market.tick_size)
+    yield from op_check_version(signing)
     return signing.sign(token_id, amounts, market.neg_risk, expiry)
 
 
@@ -238,6 +280,7 @@ def op_create_market_order(
             f"{price_d}, below the market's minimum order size of "
             f"{plain(market.min_order_size)} shares"
         )
+    yield from op_check_version(signing)
     return signing.sign(token_id, amounts, market.neg_risk, 0)
 
 
@@ -268,9 +311,13 @@ def op_post_order(
     except OrderRejectedError as exc:
         if "tick size" in exc.message.lower():
             cache.forget_tick_size(order.token_id)
+        if "order_version_mismatch" in exc.message:
+            signing.venue_version = None  # the venue changed protocol: ask before the next one
         raise
     result = OrderResponse.model_validate(response.json())
     if not result.success:
+        if "order_version_mismatch" in (result.error_msg or ""):
+            signing.venue_version = None
         raise OrderRejectedError(
             result.error_msg or "order not accepted", status=200, method="POST", path="/order"
         )

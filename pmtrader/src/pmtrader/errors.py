@@ -9,6 +9,7 @@ Every error pmtrader raises on purpose derives from one root, so callers can cat
     │   ├── InvalidPriceError          off the tick grid or outside (0, 1); names the nearest prices
     │   └── OrderSizeError             below the market minimum or not a whole cent of shares
     ├── SigningError                   an order or request could not be signed (key, signer, type)
+    │   └── UnsupportedVersionError    the venue's /version is not the CLOB V2 orders pmt signs
     ├── BookIntegrityError             a book's hash does not match its contents
     │   └── StaleFeedError             a market feed went silent or dropped: its books are stale
     ├── FeedDecodeError                a websocket frame is not the venue's documented shape
@@ -58,6 +59,7 @@ __all__ = [
     "StaleFeedError",
     "TransportError",
     "UnexpectedResponseError",
+    "UnsupportedVersionError",
     "ValidationError",
 ]
 
@@ -108,6 +110,21 @@ class OrderSizeError(ValidationError):
 
 class SigningError(PmtraderError):
     """An order or an authenticated request could not be signed."""
+
+
+class UnsupportedVersionError(SigningError):
+    """The venue's ``GET /version`` names an order protocol other than CLOB V2 (version 2).
+
+    pmt signs only V2 orders (EIP-712 domain version "2"); an order signed for the wrong struct
+    would be refused at best, so nothing is signed or sent.
+
+    Attributes:
+        version: The version the venue reported.
+    """
+
+    def __init__(self, message: str, *, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 class BookIntegrityError(PmtraderError):

@@ -20,7 +20,10 @@ Method names are py-clob-client-v2's: ``create_order`` / ``create_market_order``
   current book and report cost, worst price, fee, shares and whether the order rests or crosses.
 
 Orders are signed for the V2 exchanges (domain version "2"; the neg-risk exchange when the
-market is neg-risk). pmt does not ask ``/version`` first: V1 has been retired since 2026-04-28.
+market is neg-risk). Before a client signs its first order it asks ``GET /version`` once, as
+py-clob-client-v2 does (no answer counts as 2); a venue reporting another version gets
+:class:`~pmtrader.errors.UnsupportedVersionError` instead of a signature it could not verify.
+An ``order_version_mismatch`` rejection makes the next order ask again.
 """
 
 from __future__ import annotations
