@@ -51,7 +51,7 @@ from pmtrader.models.clob import (
     parse_choice,
 )
 from pmtrader.preview import OrderPreview, preview_limit, preview_market
-from pmtrader.signing import SignedOrder, new_salt, sign_order
+from pmtrader.signing import BYTES32_ZERO, SignedOrder, new_salt, sign_order
 
 __all__ = ["GTD_MIN_LEAD_SECONDS", "MAX_BATCH", "Number", "Signing"]
 
@@ -137,6 +137,7 @@ class Signing:
             salt=self.salt(),
             timestamp_ms=int(self.clock() * 1000),
             expiration=expiration,
+            builder_code=self.settings.builder_code or BYTES32_ZERO,
         )
 
     def owner(self) -> ApiCredentials:

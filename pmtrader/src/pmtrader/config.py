@@ -20,6 +20,11 @@ Variables (all optional; defaults are production):
 ``PM_SIGNATURE_TYPE``  0 EOA (default), 1 Polymarket proxy, 2 Safe, 3 deposit wallet (POLY_1271)
 ``PM_API_KEY`` …       ``PM_API_SECRET``, ``PM_API_PASSPHRASE``: L2 credentials, all three or none
 ``PM_CHAIN_ID``        137 (Polygon, default) or 80002 (Amoy)
+``PM_BUILDER_CODE``    your builder code (``0x`` + 64 hex, from the Builder profile on
+                       polymarket.com): signed into every order's ``builder`` field so the
+                       venue attributes its volume (and any builder fee) to you; unset or all
+                       zeros means none. Per client, like py-clob-client-v2's
+                       ``BuilderConfig.builder_code``
 ``PMT_HTTP_TIMEOUT``   seconds per request (default 10)
 =====================  ==========================================================================
 
@@ -55,6 +60,7 @@ DEFAULT_SIM_URL: Final = "http://127.0.0.1:8700"
 
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_BYTES32 = re.compile(r"^0x[0-9a-fA-F]{64}$")
 
 
 class Secret:
@@ -158,6 +164,12 @@ class Settings:
         chain_id: 137 (Polygon) or 80002 (Amoy).
         timeout: Seconds allowed for each HTTP request.
         proxy_url: pmproxy's base URL when REST goes through it.
+        builder_code: The builder code (``0x`` + 64 hex) signed into every order's ``builder``
+            field, or ``None``. The venue credits the order's volume to that builder and charges
+            its taker fee, if it has one; balance-capped market BUYs reserve room for that fee.
+
+    Raises:
+        ConfigError: ``builder_code`` is not a ``0x``-prefixed 32-byte hex string.
     """
 
     env: Literal["prod", "sim"] = "prod"
@@ -173,6 +185,14 @@ class Settings:
     chain_id: int = 137
     timeout: float = 10.0
     proxy_url: str | None = None
+    builder_code: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.builder_code is not None and not _BYTES32.match(self.builder_code):
+            raise ConfigError(
+                "PM_BUILDER_CODE must be 0x followed by 64 hex digits (a bytes32 builder code "
+                f"from your polymarket.com builder profile), got {self.builder_code!r}"
+            )
 
     def __repr__(self) -> str:
         # Secrets stay out even if a future field forgets repr=False: list only safe fields.
@@ -182,7 +202,8 @@ class Settings:
             f" funder={self.funder!r}, signature_type={self.signature_type.name},"
             f" private_key={'set' if self.private_key else 'unset'},"
             f" api_credentials={'set' if self.api_credentials else 'unset'},"
-            f" chain_id={self.chain_id}, timeout={self.timeout}, proxy_url={self.proxy_url!r})"
+            f" chain_id={self.chain_id}, timeout={self.timeout}, proxy_url={self.proxy_url!r},"
+            f" builder_code={self.builder_code!r})"
         )
 
     @classmethod
@@ -315,8 +336,13 @@ class Settings:
                     f"got {env['PMT_HTTP_TIMEOUT']!r}"
                 )
 
+        builder_code = env.get("PM_BUILDER_CODE")
+        if builder_code is not None and _BYTES32.match(builder_code) and not int(builder_code, 16):
+            builder_code = None  # zero is "no builder", as in the signed order
+
         return replace(
             settings,
+            builder_code=builder_code,
             private_key=private_key,
             funder=funder,
             signature_type=signature_type,

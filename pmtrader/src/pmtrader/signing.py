@@ -67,6 +67,11 @@ class SignedOrder:
         return int(self.raw.salt)
 
     @property
+    def builder_code(self) -> str:
+        """The signed ``builder`` field (``0x`` + 64 zeros when no builder is credited)."""
+        return str(self.raw.builder)
+
+    @property
     def signature(self) -> str:
         """The order signature (``0x`` hex)."""
         return str(self.raw.signature)

@@ -20,7 +20,15 @@ import pytest
 from pmtrader._amounts import Amounts
 from pmtrader._http import Authenticator
 from pmtrader.signing import BYTES32_ZERO, sign_order
-from py_clob_client_v2.clob_types import ApiCreds, RequestArgs
+from py_clob_client_v2 import ClobClient
+from py_clob_client_v2.clob_types import (
+    ApiCreds,
+    BuilderConfig,
+    MarketOrderArgsV2,
+    OrderArgsV2,
+    PartialCreateOrderOptions,
+    RequestArgs,
+)
 from py_clob_client_v2.config import get_contract_config
 from py_clob_client_v2.headers.headers import create_level_1_headers, create_level_2_headers
 from py_clob_client_v2.order_builder.builder import ROUNDING_CONFIG, OrderBuilder
@@ -320,3 +328,82 @@ def test_no_secret_reaches_a_log_line_even_at_debug(
     assert "POST /order" in caplog.text or "/order" in caplog.text  # logging was on
     for secret in (KEY, KEY[2:], SECRET, PASSPHRASE, "POLY_PASSPHRASE", "POLY_SIGNATURE"):
         assert secret not in text
+
+
+BUILDER = "0x" + "b1" * 31 + "7e"
+
+
+def _official_client(venue: _Venue) -> ClobClient:
+    url = f"http://127.0.0.1:{venue.server_address[1]}"
+    return ClobClient(
+        url,
+        chain_id=137,
+        key=KEY,
+        creds=ApiCreds(CREDS.key, SECRET, PASSPHRASE),
+        builder_config=BuilderConfig(builder_address=ADDRESS, builder_code=BUILDER),
+    )
+
+
+def _resign(official: Any, salt: int, timestamp: str) -> Any:
+    """The official order re-signed with pmt's salt and timestamp (the two random inputs)."""
+    builder = ExchangeOrderBuilderV2(
+        get_contract_config(137).exchange_v2,
+        137,
+        Signer(KEY, 137),
+        generate_salt=lambda: str(salt),
+        domain_version="2",
+    )
+    fields = {
+        name: getattr(official, name)
+        for name in ("maker", "tokenId", "makerAmount", "takerAmount", "side", "signer")
+    }
+    return builder.build_signed_order(
+        OrderDataV2(
+            **fields,
+            signatureType=official.signatureType,
+            timestamp=timestamp,
+            metadata=official.metadata,
+            builder=official.builder,
+            expiration=official.expiration,
+        )
+    )
+
+
+def test_the_builder_code_setting_signs_like_the_official_builder_config(venue: _Venue) -> None:
+    # py-clob-client-v2 fills an order's zero builder code from BuilderConfig.builder_code.
+    official = _official_client(venue).create_order(
+        OrderArgsV2(token_id=TOKEN, price=0.56, size=21.37, side="BUY"),
+        PartialCreateOrderOptions(tick_size="0.01", neg_risk=False),
+    )
+    assert official.builder == BUILDER
+    with _client(venue, builder_code=BUILDER) as client:
+        client.orders.create_and_post_order(TOKEN, "BUY", price=Decimal("0.56"), size="21.37")
+    post = next(s for s in venue.seen if s.method == "POST" and s.path == "/order")
+    sent = json.loads(post.body)
+    expected = _resign(official, sent["order"]["salt"], sent["order"]["timestamp"])
+    assert post.body.decode() == json.dumps(
+        order_to_json_v2(expected, CREDS.key, "GTC", False, False),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    assert sent["order"]["builder"] == BUILDER
+
+
+def test_market_orders_carry_the_builder_code_too(venue: _Venue) -> None:
+    official = _official_client(venue).create_market_order(
+        MarketOrderArgsV2(token_id=TOKEN, amount=10, side="BUY", price=0.52),
+        PartialCreateOrderOptions(tick_size="0.01", neg_risk=False),
+    )
+    assert official.builder == BUILDER
+    with _client(venue, builder_code=BUILDER) as client:
+        order = client.orders.create_market_order(TOKEN, "BUY", amount=10, price="0.52")
+    assert order.builder_code == BUILDER
+    expected = _resign(official, order.salt, order.raw.timestamp)
+    assert order.raw == expected  # every field, the signature included
+    assert order.order_hash.startswith("0x")
+
+
+def test_without_a_builder_code_the_field_is_zero(venue: _Venue) -> None:
+    with _client(venue) as client:
+        order = client.orders.create_order(TOKEN, "BUY", price="0.5", size=10)
+    assert order.builder_code == BYTES32_ZERO
