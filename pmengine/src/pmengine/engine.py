@@ -23,7 +23,7 @@ import structlog
 
 from pmengine import risk
 from pmengine.core import CHANGED_TRADES, EngineCore
-from pmengine.errors import AmbiguousSubmitError, GatewayError, ReconciliationError
+from pmengine.errors import GatewayError
 from pmengine.events import (
     Batch,
     BookSnapshot,
@@ -42,16 +42,16 @@ from pmengine.events import (
     Timer,
     TradePrint,
 )
-from pmengine.gateway import DryRunGateway, Gateway, SignedOrder, VenueFill
-from pmengine.journal import FillRecord, Journal, now_ms
+from pmengine.gateway import DryRunGateway, Gateway, SignedOrder
+from pmengine.journal import Journal, now_ms
 from pmengine.metrics import EngineMetrics
-from pmengine.order import CANCELLED, EXPIRED, REJECTED, SUBMITTED, UNKNOWN
+from pmengine.order import CANCELLED
 from pmengine.position import MICRO_PER_BASE
 from pmengine.strategy import Decisions, StrategyRunner
-from pmengine.units import AMOUNT_SCALE, BUY
+from pmengine.units import AMOUNT_SCALE
+from pmengine.venue import Venue
 from pmstrat import Fill as StratFill
 from pmstrat import MarketInfo
-from pmstrat import Side as StratSide
 
 log = structlog.get_logger("pmengine.engine")
 
@@ -65,6 +65,13 @@ class Feed(Protocol):
 
     async def run(self, post: Callable[[Event], Awaitable[None]], tokens: list[str]) -> None:
         """Stream events for ``tokens`` into ``post``."""
+
+
+class FillSource(Protocol):
+    """Where live fills and order updates come from (the user stream, :mod:`pmengine.fills`)."""
+
+    async def run(self, post: Callable[[Event], Awaitable[None]], since_ms: int) -> None:
+        """Post fills and order updates after ``since_ms`` into ``post`` until cancelled."""
 
 
 @dataclass
@@ -95,6 +102,7 @@ class Engine:
         runners: list[StrategyRunner],
         config: EngineConfig,
         feed: Feed | None = None,
+        fills: FillSource | None = None,
         clock: Callable[[], int] = now_ms,
     ) -> None:
         self.core = core
@@ -104,6 +112,7 @@ class Engine:
         self.runners = runners
         self.config = config
         self.feed = feed
+        self.fills = fills
         self.clock = clock
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=QUEUE_SIZE)
         # Control events that found the queue full (see post_nowait); read before every event.
@@ -115,6 +124,8 @@ class Engine:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.stopping = False
         self.stale = False
+        # Tokens whose book the feed said it can no longer vouch for, until their next snapshot.
+        self.stale_tokens: set[str] = set()
         self.reconciled = False
         self.sent_before_reconcile = 0
         self.kill_ns = 0
@@ -125,6 +136,7 @@ class Engine:
         self.markets_by_token: dict[str, MarketInfo] = {
             t: m for m in config.markets for t in m.tokens
         }
+        self.venue = Venue(self)
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -144,10 +156,7 @@ class Engine:
         except asyncio.QueueFull:
             self.overflow.append(event)
 
-    async def _post_fill(self, fill: VenueFill) -> None:
-        await self.post(FillEvent(fill))
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -160,8 +169,6 @@ class Engine:
         """The kill-switch file: its presence halts the engine."""
         return self.config.state_dir / KILL_FILE
 
-    # ---- start: journal, then venue -------------------------------------------------------
-
     async def reconcile(self) -> None:
         """Load the journal, then agree with the venue before any order may go out.
 
@@ -169,84 +176,7 @@ class Engine:
             ReconciliationError: the venue holds an order or a fill the journal cannot explain,
                 or positions disagree.
         """
-        core = self.core
-        core.portfolio = self.journal.load_portfolio()
-        adopt = getattr(self.gateway, "adopt", None)
-        for order in self.journal.load_orders():
-            core.orders.restore(order)
-            if adopt is not None:
-                adopt(order.order_hash)
-        self.fill_ids = {f.fill_id for f in self.journal.load_fills()}
-        for market in self.config.markets:
-            for token in market.tokens:
-                book = core.book(token)
-                book.tick = book.tick or market.tick
-                book.min_size = book.min_size or market.min_size
-        now = self.clock()
-        if self.config.dry_run:
-            for order in core.orders.working():
-                core.orders.transition(order.order_hash, CANCELLED, now, "dry-run restart")
-                self.journal.record_order(order)
-            if not core.portfolio.cash_known:
-                core.portfolio.set_cash(await self.gateway.balance())
-        else:
-            await self._reconcile_live(now)
-        core.risk.reconciled = True
-        self.reconciled = True
-        state = self.journal.trading_state()
-        if self.kill_path.exists():
-            state = risk.HALTED
-        core.risk.state = state if state in risk.TRADING_STATES else risk.HALTED
-        self.metrics.set_state(core.risk.state)
-        log.info("engine.reconciled", state=core.risk.state, orders=len(core.orders.working()))
-
-    async def _reconcile_live(self, now: int) -> None:
-        core = self.core
-        gw = self.gateway
-        venue_open = {v.order_hash: v for v in await gw.open_orders()}
-        for order in core.orders.working():
-            seen = venue_open.get(order.order_hash) or await gw.get_order(order.order_hash)
-            if seen is None:
-                # Signed (maybe sent) but the venue never took it: nothing rests, nothing filled.
-                if order.filled == 0:
-                    core.orders.transition(order.order_hash, CANCELLED, now, "not at venue")
-                else:
-                    core.orders.close_filled(order.order_hash, CANCELLED, now, "not at venue")
-                self.journal.record_order(order)
-                continue
-            if order.state in ("SIGNED", SUBMITTED, UNKNOWN):
-                core.mark_live(order.order_hash, now)
-            if seen.status.upper() in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED"):
-                core.mark_done(order.order_hash, CANCELLED, now, "venue cancelled")
-            self.journal.record_order(order)
-        unknown = [h for h in venue_open if core.orders.get(h) is None]
-        if unknown:
-            raise ReconciliationError(
-                f"the venue has {len(unknown)} open order(s) the journal never signed "
-                f"(first {unknown[0]}); refusing to trade next to them"
-            )
-        since = int(self.journal.get_meta("last_fill_ms", "0"))
-        for fill in await gw.trades_since(max(since - 60_000, 0)):
-            if fill.fill_id in self.fill_ids:
-                continue
-            if core.orders.get(fill.order_hash) is None:
-                raise ReconciliationError(
-                    f"the venue reports fill {fill.fill_id} of order {fill.order_hash}, "
-                    "which the journal never signed"
-                )
-            self._book_fill(fill, notify=False)
-        core.portfolio.set_cash(await gw.balance())
-        tokens = sorted(t for t, p in core.portfolio.positions.items() if p.qty)
-        tokens = sorted(set(tokens) | set(self.markets_by_token))
-        venue_qty = await gw.token_balances(tokens)
-        for token in tokens:
-            mine = core.portfolio.qty(token)
-            theirs = venue_qty.get(token, 0)
-            if mine != theirs:
-                raise ReconciliationError(
-                    f"token {token}: the journal holds {mine} base units, the venue {theirs}"
-                )
-        self.journal.save_portfolio(core.portfolio, now)
+        await self.venue.reconcile()
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -260,19 +190,18 @@ class Engine:
         self.started_ms = self.clock()
         await self.gateway.start()
         await self.reconcile()
-        self._spawn(self._timer())
-        self._spawn(self._control())
-        self._spawn(self._heartbeats())
+        self.spawn(self._timer())
+        self.spawn(self._control())
+        self.spawn(self._heartbeats())
         if self.feed is not None:
             tokens = sorted(self.markets_by_token)
-            self._spawn(self.feed.run(self.post, tokens))
-        run_fills = getattr(self.gateway, "run_fills", None)
-        if run_fills is not None:
-            since = int(self.journal.get_meta("last_fill_ms", "0"))
-            self._spawn(run_fills(self._post_fill, since))
+            self.spawn(self.feed.run(self.post, tokens))
+        if self.fills is not None:
+            # Reconciliation booked every fill up to now; the source covers the rest.
+            self.spawn(self.fills.run(self.post, self.started_ms))
         for runner in self.runners:
             self.journal.set_strategy_status(runner.name, "running", "", self.clock())
-            self._call(runner, "start", changed=[], t0_ns=time.perf_counter_ns())
+            self.call_runner(runner, "start", changed=[], t0_ns=time.perf_counter_ns())
         try:
             await self._dispatch()
         finally:
@@ -316,7 +245,8 @@ class Engine:
                 token, ev.bids, ev.asks, ev.ts_ms, tick=ev.tick, min_size=ev.min_size
             )
             recv = ev.recv_ns
-            if self.stale:
+            self.stale_tokens.discard(token)
+            if self.stale and not self.stale_tokens:
                 self.stale = False
                 self.stale_periods.append((self.stale_since_ms, self.clock()))
                 log.info("feed.rebuilt", token=token)
@@ -326,15 +256,15 @@ class Engine:
             recv = ev.recv_ns
             if isinstance(self.gateway, DryRunGateway):
                 for fill in self.gateway.on_trade(token, ev.price, ev.size):
-                    self._book_fill(fill)
+                    self.venue.book_fill(fill)
         elif isinstance(ev, FillEvent):
-            self._book_fill(ev.fill)
+            self.venue.book_fill(ev.fill)
             return
         elif isinstance(ev, SubmitAck):
-            self._on_ack(ev)
+            self.venue.on_ack(ev)
             return
         elif isinstance(ev, OrderUpdate):
-            self._on_update(ev)
+            self.venue.on_update(ev)
             return
         elif isinstance(ev, CancelAck):
             now = self.clock()
@@ -348,12 +278,13 @@ class Engine:
             core.set_tick(ev.token_id, ev.tick)
             return
         elif isinstance(ev, MarketResolved):
-            self._on_resolved(ev)
+            self.venue.on_resolved(ev)
             return
         elif isinstance(ev, FeedStale):
             if not self.stale:
                 self.stale_since_ms = self.clock()
             self.stale = True
+            self.stale_tokens.update(ev.tokens)
             for t in ev.tokens:
                 core.invalidate(t)
             log.warning("feed.stale", tokens=len(ev.tokens), reason=ev.reason)
@@ -377,7 +308,7 @@ class Engine:
                 batch.first_recv_ns = recv
             if isinstance(self.gateway, DryRunGateway) and flags != CHANGED_TRADES:
                 for fill in self.gateway.on_book(token):
-                    self._book_fill(fill)
+                    self.venue.book_fill(fill)
 
     # ---- strategies -------------------------------------------------------------------------
 
@@ -387,9 +318,9 @@ class Engine:
         for runner in self.runners:
             changed = runner.interested(batch.changes, now)
             if changed:
-                self._call(runner, "tick", changed=changed, t0_ns=t0)
+                self.call_runner(runner, "tick", changed=changed, t0_ns=t0)
 
-    def _call(
+    def call_runner(
         self,
         runner: StrategyRunner,
         what: str,
@@ -430,7 +361,7 @@ class Engine:
         core = self.core
         todo = [h for h in decisions.cancels if self._cancel_wanted(h)]
         if todo:
-            self._spawn(self._cancel(todo))
+            self.spawn(self.venue.cancel(todo))
         for req in decisions.orders:
             now = self.clock()
             reason = core.check(req, now)
@@ -452,7 +383,7 @@ class Engine:
             core.mark_submitted(signed.order_hash, now)
             self.journal.record_order(order)
             self.metrics.orders.labels("submitted").inc()
-            self._spawn(self._submit(signed))
+            self.spawn(self.venue.submit(signed))
 
     def _cancel_wanted(self, order_hash: str) -> bool:
         order = self.core.orders.get(order_hash)
@@ -460,197 +391,6 @@ class Engine:
             return False
         order.cancel_requested = True
         return True
-
-    # ---- venue I/O (tasks that post back) ---------------------------------------------------
-
-    async def _submit(self, signed: SignedOrder) -> None:
-        if not self.reconciled:
-            self.sent_before_reconcile += 1
-        sent = time.perf_counter_ns()
-        try:
-            result = await self.gateway.submit(signed)
-        except AmbiguousSubmitError as exc:
-            await self.post(SubmitAck(signed.order_hash, None, str(exc), True, sent))
-            return
-        except GatewayError as exc:
-            await self.post(SubmitAck(signed.order_hash, None, str(exc), False, sent))
-            return
-        await self.post(SubmitAck(signed.order_hash, result, "", False, sent))
-
-    async def _resolve(self, order_hash: str) -> None:
-        await asyncio.sleep(self.config.resolve_delay_s)
-        try:
-            seen = await self.gateway.get_order(order_hash)
-        except GatewayError as exc:
-            log.warning("order.lookup_failed", order=order_hash, error=str(exc))
-            self._spawn(self._resolve(order_hash))
-            return
-        await self.post(OrderUpdate(order_hash, seen, resubmit=seen is None))
-
-    async def _cancel(self, order_hashes: list[str]) -> None:
-        try:
-            done = await self.gateway.cancel(order_hashes)
-        except GatewayError as exc:
-            log.warning("order.cancel_failed", orders=len(order_hashes), error=str(exc))
-            for h in order_hashes:
-                order = self.core.orders.get(h)
-                if order is not None:
-                    order.cancel_requested = False
-            return
-        await self.post(CancelAck(tuple(done)))
-
-    async def _cancel_all(self) -> None:
-        self.cancel_all_sent_ns = time.perf_counter_ns()
-        try:
-            done = await self.gateway.cancel_all()
-        except GatewayError as exc:
-            log.error("order.cancel_all_failed", error=str(exc))
-            return
-        known = [o.order_hash for o in self.core.orders.working()]
-        after_ms = (time.perf_counter_ns() - self.kill_ns) / 1e6 if self.kill_ns else 0.0
-        log.warning("engine.cancel_all", cancelled=len(done), after_kill_ms=round(after_ms, 1))
-        await self.post(CancelAck(tuple(set(done) | set(known))))
-
-    # ---- venue answers ----------------------------------------------------------------------
-
-    def _on_ack(self, ack: SubmitAck) -> None:
-        core = self.core
-        now = self.clock()
-        order = core.orders.get(ack.order_hash)
-        if order is None:
-            return
-        if ack.sent_ns:
-            self.metrics.decision_to_ack.observe((time.perf_counter_ns() - ack.sent_ns) / 1e9)
-        if ack.ambiguous:
-            if order.state == SUBMITTED:
-                core.orders.transition(order.order_hash, UNKNOWN, now, f"ambiguous: {ack.error}")
-                self.journal.record_order(order)
-            self.journal.record_order_event(order.order_hash, now, "ambiguous", ack.error)
-            self.metrics.orders.labels("ambiguous").inc()
-            self._spawn(self._resolve(order.order_hash))
-            return
-        result = ack.result
-        if result is None or result.status == "rejected":
-            reason = ack.error or (result.error if result else "rejected")
-            if order.is_working and order.filled == 0:
-                core.mark_done(order.order_hash, REJECTED, now, reason)
-                self.journal.record_order(order)
-            self.metrics.orders.labels("rejected").inc()
-            log.info("order.rejected", order=order.order_hash, reason=reason)
-            return
-        self.metrics.orders.labels(result.status).inc()
-        core.mark_live(order.order_hash, now)
-        self.journal.record_order(order)
-        for fill in result.fills:
-            self._book_fill(fill)
-        if result.done and order.is_working:
-            if result.fills or isinstance(self.gateway, DryRunGateway):
-                # FAK/FOK with its fills in hand: what did not fill is gone.
-                core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
-                self.journal.record_order(order)
-            else:
-                # Live: the fills come through the trade feed; ask the venue how it ended.
-                self._spawn(self._resolve(order.order_hash))
-
-    def _on_update(self, upd: OrderUpdate) -> None:
-        core = self.core
-        now = self.clock()
-        order = core.orders.get(upd.order_hash)
-        if order is None or not order.is_working:
-            return
-        seen = upd.venue
-        if seen is None:
-            tries = self.resubmits.get(order.order_hash, 0)
-            signed = self.signed.get(order.order_hash)
-            if upd.resubmit and signed is not None and tries < self.config.max_resubmits:
-                # Same signed bytes, same hash: the venue refuses a duplicate, so at most one
-                # order can ever exist for this intent. Never sign again.
-                self.resubmits[order.order_hash] = tries + 1
-                core.orders.transition(order.order_hash, SUBMITTED, now)
-                self.journal.record_order(order)
-                self.journal.record_order_event(order.order_hash, now, "resent", "same bytes")
-                self._spawn(self._submit(signed))
-            elif upd.resubmit:
-                core.mark_done(order.order_hash, REJECTED, now, "never reached the venue")
-                self.journal.record_order(order)
-            return
-        status = seen.status.upper()
-        self.journal.record_order_event(order.order_hash, now, "venue", status)
-        if status == "MATCHED" and seen.filled < order.size:
-            # An immediate order that matched part of its size: the rest was killed. Its fills
-            # arrive through the trade feed and still count after this.
-            core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
-        elif status == "MATCHED":
-            core.mark_live(order.order_hash, now)
-        elif status in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED", "UNMATCHED"):
-            core.mark_done(order.order_hash, CANCELLED, now, status.lower())
-        elif status == "EXPIRED":
-            core.mark_done(order.order_hash, EXPIRED, now, "expired")
-        else:
-            core.mark_live(order.order_hash, now)
-        self.journal.record_order(order)
-
-    def _book_fill(self, fill: VenueFill, *, notify: bool = True) -> None:
-        if fill.fill_id in self.fill_ids:
-            return
-        self.fill_ids.add(fill.fill_id)
-        core = self.core
-        core.apply_fill(
-            fill.order_hash,
-            fill.token_id,
-            side=fill.side,
-            price=fill.price,
-            size=fill.size,
-            fee=fill.fee,
-            now_ms=fill.ts_ms,
-        )
-        order = core.orders.get(fill.order_hash)
-        record = FillRecord(
-            fill.fill_id,
-            fill.order_hash,
-            fill.token_id,
-            fill.side,
-            fill.price,
-            fill.size,
-            fill.fee,
-            fill.ts_ms,
-        )
-        self.journal.record_fill(record, order, core.portfolio)
-        self.metrics.fills.inc()
-        if not notify or order is None:
-            return
-        for runner in self.runners:
-            if runner.name == order.strategy:
-                event = StratFill(
-                    fill.order_hash,
-                    fill.token_id,
-                    StratSide.BUY if fill.side == BUY else StratSide.SELL,
-                    fill.price,
-                    fill.size,
-                    fill.fee,
-                    fill.ts_ms,
-                    maker=True,
-                    tag=self.tags.get(fill.order_hash, ""),
-                )
-                self._call(runner, "fill", changed=[], t0_ns=time.perf_counter_ns(), fill=event)
-
-    def _on_resolved(self, ev: MarketResolved) -> None:
-        """Settle held positions: the winner pays 1 pUSD a share into cash, losers nothing."""
-        core = self.core
-        now = self.clock()
-        for token in ev.tokens:
-            if token not in self.markets_by_token:
-                continue
-            for order in core.orders.working():
-                if order.token_id == token:
-                    core.mark_done(order.order_hash, CANCELLED, now, "market resolved")
-                    self.journal.record_order(order)
-            if core.portfolio.qty(token):
-                realized = core.portfolio.resolve(token, winner=token == ev.winner)
-                log.info(
-                    "position.resolved", token=token, winner=token == ev.winner, realized=realized
-                )
-        self.journal.save_portfolio(core.portfolio, now)
 
     # ---- timer, control, heartbeats ---------------------------------------------------------
 
@@ -667,7 +407,7 @@ class Engine:
         t0 = time.perf_counter_ns()
         for runner in self.runners:
             if runner.timer_due(now):
-                self._call(runner, "timer", changed=[], t0_ns=t0)
+                self.call_runner(runner, "timer", changed=[], t0_ns=t0)
 
     def _kill(self, source: str) -> None:
         core = self.core
@@ -679,7 +419,7 @@ class Engine:
             log.warning("engine.halted", source=source)
         for order in core.orders.working():
             order.cancel_requested = True
-        self._spawn(self._cancel_all())
+        self.spawn(self.venue.cancel_all())
 
     def _resume(self, source: str) -> None:
         if self.core.risk.state == risk.HALTED:
@@ -719,13 +459,6 @@ class Engine:
                     log.warning("heartbeat.failed", error=str(exc))
             await asyncio.sleep(interval)
 
-    async def _sync_fills(self) -> None:
-        since = int(self.journal.get_meta("last_fill_ms", "0"))
-        start = min(since, self.started_ms) if since else self.started_ms
-        for fill in await self.gateway.trades_since(max(start - 60_000, 0)):
-            if fill.fill_id not in self.fill_ids and self.core.orders.get(fill.order_hash):
-                self._book_fill(fill, notify=False)
-
     # ---- stop -------------------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
@@ -742,7 +475,7 @@ class Engine:
                 async with asyncio.timeout(self.config.shutdown_cancel_s):
                     await self.gateway.cancel_all()
                     # Fills the trade feed has not delivered yet must not be lost on the way out.
-                    await self._sync_fills()
+                    await self.venue.sync_fills()
                 now = self.clock()
                 for order in self.core.orders.working():
                     self.core.mark_done(order.order_hash, CANCELLED, now, "shutdown")

@@ -1,25 +1,37 @@
-"""Market data: the venue's market websocket, with REST polling while it is down.
+"""Market data: pmtrader's :class:`~pmtrader.ws_market.MarketStream`, told in engine events.
 
-Frames are decoded here (the only module that touches raw market-channel JSON) into the engine's
-typed events with integer prices and sizes. A socket that goes quiet (no frame and no ``PONG``
-within ``silence_s``) counts as dropped even if TCP never said so: the engine is told its books
-are stale (no new exposure), the socket is rebuilt and the subscription's snapshots rebuild the
-books.
+The stream owns the websocket: subscription, ``PING`` keep-alive, silence detection, jittered
+reconnects, and one :class:`pmtrader.book.Book` per token rebuilt from the venue's snapshots. It
+says when books stop mirroring the venue (``BookStale``) and when each is rebuilt
+(``BookResynced``). This module only translates those events into the engine's typed events;
+both sides count prices in 1e-4 and sizes in 1e-6 base units, so nothing is converted.
+
+While a token's stream book is stale (socket silent, reconnecting, resynchronising) the token's
+REST ``/book`` is polled every ``poll_ms`` through pmtrader's ``client.books``, so the engine
+keeps trading on a book the venue vouches for, at the tick interval, until the stream is back.
+
+One task reads the stream and polls, so the adapter always knows exactly which levels it last
+told the engine about each token: a ``price_change`` (``BookUpdated`` without ``snapshot``)
+becomes one :class:`~pmengine.events.LevelChange` per level that differs from that.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import time
-from collections.abc import Awaitable, Callable
-from decimal import Decimal
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
 
-import httpx
 import structlog
-import websockets
+from pmtrader.models.clob import OrderBook, PriceLevel
+from pmtrader.ws_events import (
+    BookResynced,
+    BookStale,
+    BookUpdated,
+    MarketStreamEvent,
+    TickSizeChanged,
+    TradePrinted,
+)
+from pmtrader.ws_events import MarketResolved as StreamResolved
 
 from pmengine.events import (
     BookSnapshot,
@@ -30,101 +42,105 @@ from pmengine.events import (
     TickSizeChange,
     TradePrint,
 )
+from pmengine.journal import now_ms
 from pmengine.units import BUY, SELL, amount_to_int, price_to_int
+from pmtrader import AsyncClient, Book, MarketStream, PmtraderError, RetryPolicy
+from pmtrader import Settings as PmtSettings
 
 log = structlog.get_logger("pmengine.feed")
 
-
-def _levels(raw: object) -> list[tuple[int, int]]:
-    if not isinstance(raw, list):
-        return []
-    return [
-        (price_to_int(Decimal(str(lvl["price"]))), amount_to_int(Decimal(str(lvl["size"]))))
-        for lvl in raw
-        if isinstance(lvl, dict)
-    ]
+Levels = dict[int, int]
 
 
-def _ts(raw: object) -> int:
-    try:
-        return int(str(raw))
-    except ValueError:
-        return int(time.time() * 1000)
+class BookTranslator:
+    """Turns market-stream events into engine events, remembering what the engine was told."""
+
+    def __init__(self) -> None:
+        self.told: dict[str, tuple[Levels, Levels]] = {}
+
+    def snapshot(self, book: Book, recv_ns: int) -> BookSnapshot:
+        """The whole book, as the engine's book will hold it."""
+        bids, asks = book.levels("BUY"), book.levels("SELL")
+        self.told[book.asset_id] = (dict(bids), dict(asks))
+        return BookSnapshot(
+            book.asset_id,
+            bids,
+            asks,
+            book.timestamp or now_ms(),
+            tick=book.tick_size,
+            recv_ns=recv_ns,
+        )
+
+    def rest_snapshot(self, token: str, found: OrderBook, recv_ns: int) -> BookSnapshot:
+        """A REST ``/book`` answer (call :meth:`told_snapshot` once it is posted).
+
+        Its tick counts only if the venue sent one (the model's default is not the venue's).
+        """
+        bids, asks = _rest_levels(found.bids), _rest_levels(found.asks)
+        tick = price_to_int(found.tick_size) if "tick_size" in found.model_fields_set else 0
+        min_size = amount_to_int(found.min_order_size)
+        ts = int(found.timestamp) if found.timestamp.isdigit() else now_ms()
+        return BookSnapshot(token, bids, asks, ts, tick=tick, min_size=min_size, recv_ns=recv_ns)
+
+    def told_snapshot(self, snapshot: BookSnapshot) -> None:
+        """Remember that the engine was given this whole book."""
+        self.told[snapshot.token_id] = (dict(snapshot.bids), dict(snapshot.asks))
+
+    def changes(self, book: Book, ts_ms: int, recv_ns: int) -> list[Event]:
+        """The levels of a fresh book that differ from what the engine was last told."""
+        told = self.told.get(book.asset_id)
+        if told is None:
+            return [self.snapshot(book, recv_ns)]
+        out: list[Event] = []
+        for side, old in ((BUY, told[0]), (SELL, told[1])):
+            new = dict(book.levels("BUY" if side == BUY else "SELL"))
+            for price in old.keys() | new.keys():
+                size = new.get(price, 0)
+                if old.get(price, 0) != size:
+                    out.append(LevelChange(book.asset_id, side, price, size, ts_ms, recv_ns))
+            old.clear()
+            old.update(new)
+        return out
+
+    def translate(self, event: MarketStreamEvent, recv_ns: int) -> list[Event]:
+        """The engine events one market-stream event stands for (often none or one)."""
+        if isinstance(event, BookUpdated):
+            if event.snapshot:
+                return [self.snapshot(event.book, recv_ns)]
+            return self.changes(event.book, event.timestamp or now_ms(), recv_ns)
+        if isinstance(event, BookResynced):
+            return [self.snapshot(event.book, recv_ns)]
+        if isinstance(event, TradePrinted):
+            side = BUY if event.side.upper() == "BUY" else SELL
+            ts = event.timestamp or now_ms()
+            return [TradePrint(event.asset_id, event.price, event.size, side, ts, recv_ns)]
+        if isinstance(event, BookStale):
+            for token in event.asset_ids:
+                self.told.pop(token, None)  # the engine forgets the book until a snapshot
+            return [FeedStale(event.asset_ids, event.reason)]
+        if isinstance(event, TickSizeChanged):
+            return [TickSizeChange(event.asset_id, event.new_tick)]
+        if isinstance(event, StreamResolved):
+            return [MarketResolved(event.asset_ids, event.winning_asset_id)]
+        return []  # MarketListed: the engine trades the markets it was given
 
 
-def decode(frame: str | bytes, recv_ns: int) -> list[Event]:
-    """Decode one market-channel frame (an object or an array of them) into events.
-
-    Unknown event types are ignored; malformed numbers raise ``ValueError``.
-    """
-    if frame in ("PONG", b"PONG"):
-        return []
-    data: Any = json.loads(frame)
-    items = data if isinstance(data, list) else [data]
-    out: list[Event] = []
-    for ev in items:
-        if not isinstance(ev, dict):
-            continue
-        kind = ev.get("event_type")
-        if kind == "book":
-            tick_raw = ev.get("tick_size")
-            min_raw = ev.get("min_order_size")
-            out.append(
-                BookSnapshot(
-                    str(ev["asset_id"]),
-                    _levels(ev.get("bids")),
-                    _levels(ev.get("asks")),
-                    _ts(ev.get("timestamp")),
-                    tick=price_to_int(Decimal(str(tick_raw))) if tick_raw else 0,
-                    min_size=amount_to_int(Decimal(str(min_raw))) if min_raw else 0,
-                    recv_ns=recv_ns,
-                )
-            )
-        elif kind == "price_change":
-            ts = _ts(ev.get("timestamp"))
-            out.extend(
-                LevelChange(
-                    str(ch["asset_id"]),
-                    BUY if str(ch["side"]).upper() == "BUY" else SELL,
-                    price_to_int(Decimal(str(ch["price"]))),
-                    amount_to_int(Decimal(str(ch["size"]))),
-                    ts,
-                    recv_ns,
-                )
-                for ch in ev.get("price_changes") or []
-            )
-        elif kind == "last_trade_price":
-            out.append(
-                TradePrint(
-                    str(ev["asset_id"]),
-                    price_to_int(Decimal(str(ev["price"]))),
-                    amount_to_int(Decimal(str(ev.get("size") or "0"))),
-                    BUY if str(ev.get("side", "BUY")).upper() == "BUY" else SELL,
-                    _ts(ev.get("timestamp")),
-                    recv_ns,
-                )
-            )
-        elif kind == "market_resolved":
-            assets = ev.get("assets_ids") or []
-            if isinstance(assets, str):
-                assets = json.loads(assets)
-            out.append(MarketResolved(tuple(str(a) for a in assets), str(ev["winning_asset_id"])))
-        elif kind == "tick_size_change":
-            out.append(
-                TickSizeChange(str(ev["asset_id"]), price_to_int(Decimal(str(ev["new_tick_size"]))))
-            )
-    return out
+def _rest_levels(levels: list[PriceLevel]) -> list[tuple[int, int]]:
+    return [(price_to_int(lvl.price), amount_to_int(lvl.size)) for lvl in levels]
 
 
 class MarketFeed:
-    """The market channel for a set of tokens, with REST ``/book`` polling as a fallback.
+    """The market channel for a set of tokens, with REST ``/book`` polling while it is stale.
 
     Args:
-        ws_url: the market channel URL (``…/ws/market``).
-        rest_url: the CLOB base URL for ``GET /book`` while the socket is down.
-        poll_ms: the REST polling period (``TICK_INTERVAL_MS``).
-        silence_s: seconds without any frame or ``PONG`` before the socket counts as dead.
-        ping_s: how often to send ``PING``.
+        ws_url: The websocket base (``…/ws``) or the market channel URL (``…/ws/market``).
+        rest_url: The CLOB base URL (or pmproxy's ``/clob/``) for ``GET /book``.
+        poll_ms: The REST polling period while a book is stale (``TICK_INTERVAL_MS``).
+        silence_s: Seconds without any frame or ``PONG`` before the socket counts as dead.
+        ping_s: How often to send ``PING``.
+        backoff_max: Longest reconnect delay, seconds.
+        ticks: Each token's tick in 1e-4 units as the market listing says, used until the venue's
+            first snapshot says otherwise.
     """
 
     def __init__(
@@ -135,69 +151,110 @@ class MarketFeed:
         poll_ms: int = 1000,
         silence_s: float = 10.0,
         ping_s: float = 5.0,
+        backoff_max: float = 5.0,
+        ticks: Mapping[str, int] | None = None,
     ) -> None:
         self.ws_url = ws_url
         self.rest_url = rest_url
         self.poll_ms = poll_ms
         self.silence_s = silence_s
         self.ping_s = ping_s
-        self.connected = False
+        self.backoff_max = backoff_max
+        self.ticks = dict(ticks or {})
+        self.translator = BookTranslator()
+        self.stream: MarketStream | None = None
+        #: Times the feed went stale for all its tokens at once (silence or a dropped socket).
         self.drops = 0
+        #: REST snapshots posted while the stream was stale.
+        self.polled = 0
+        self._last_error = ""
+
+    @property
+    def connected(self) -> bool:
+        """Whether the market socket is open and subscribed right now."""
+        return self.stream is not None and self.stream.connected
 
     async def run(self, post: Callable[[Event], Awaitable[None]], tokens: list[str]) -> None:
-        """Stream until cancelled, reconnecting forever; poll REST while disconnected."""
+        """Stream events for ``tokens`` into ``post`` until cancelled."""
         if not tokens:
             return
-        poller: asyncio.Task[None] | None = None
-        backoff = 0.2
-        try:
-            while True:
+        stream = MarketStream(
+            self.ws_url,
+            tokens,
+            stale_after=self.silence_s,
+            ping_interval=self.ping_s,
+            backoff_initial=0.2,
+            backoff_max=self.backoff_max,
+        )
+        for token in tokens:
+            if self.ticks.get(token, 0) > 0:
+                stream.book(token).tick_size = self.ticks[token]
+        self.stream = stream
+        settings = PmtSettings(clob_url=self.rest_url.rstrip("/"), timeout=5.0)
+        async with AsyncClient(settings, retry=RetryPolicy.never()) as client, stream:
+            await self._pump(stream, client, post, tokens)
+
+    async def _pump(
+        self,
+        stream: MarketStream,
+        client: AsyncClient,
+        post: Callable[[Event], Awaitable[None]],
+        tokens: list[str],
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        poll_s = self.poll_ms / 1000
+        next_poll = loop.time() + poll_s
+        connections = 0
+        ended = False
+        while True:
+            event: MarketStreamEvent | None = None
+            if ended:
+                await asyncio.sleep(max(next_poll - loop.time(), 0))
+            else:
                 try:
-                    await self._session(post, tokens)
-                    reason = "closed"
-                except (OSError, websockets.WebSocketException, TimeoutError) as exc:
-                    reason = type(exc).__name__
-                self.connected = False
-                self.drops += 1
-                await post(FeedStale(tuple(tokens), reason))
-                if poller is None or poller.done():
-                    poller = asyncio.get_running_loop().create_task(self._poll(post, tokens))
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-        finally:
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+                    async with asyncio.timeout(max(next_poll - loop.time(), 0)):
+                        event = await anext(stream)
+                except TimeoutError:
+                    pass
+                except (StopAsyncIteration, PmtraderError) as exc:
+                    # Only a URL the venue can never accept ends the stream: poll from now on.
+                    log.error("feed.stream_ended", error=str(exc) or "closed")
+                    ended = True
+            if stream.connections > connections:
+                connections = stream.connections
+                log.info("feed.connected", url=self.ws_url, tokens=len(tokens))
+            if event is not None:
+                if isinstance(event, BookStale) and event.reason in ("silent", "disconnected"):
+                    self.drops += 1
+                for out in self.translator.translate(event, time.perf_counter_ns()):
+                    await post(out)
+            if loop.time() >= next_poll:
+                await self._poll(stream, client, post, tokens)
+                next_poll = loop.time() + poll_s
 
-    async def _session(self, post: Callable[[Event], Awaitable[None]], tokens: list[str]) -> None:
-        async with websockets.connect(self.ws_url, ping_interval=None, open_timeout=5) as ws:
-            await ws.send(
-                json.dumps({"assets_ids": tokens, "type": "market", "custom_feature_enabled": True})
-            )
-            self.connected = True
-            log.info("feed.connected", url=self.ws_url, tokens=len(tokens))
-            last_ping = time.monotonic()
-            while True:
-                async with asyncio.timeout(self.silence_s):
-                    frame = await ws.recv()
-                recv_ns = time.perf_counter_ns()
-                for event in decode(frame, recv_ns):
-                    await post(event)
-                if time.monotonic() - last_ping >= self.ping_s:
-                    await ws.send("PING")
-                    last_ping = time.monotonic()
-
-    async def _poll(self, post: Callable[[Event], Awaitable[None]], tokens: list[str]) -> None:
-        async with httpx.AsyncClient(base_url=self.rest_url.rstrip("/") + "/", timeout=5) as http:
-            while not self.connected:
-                for token in tokens:
-                    with contextlib.suppress(httpx.HTTPError, ValueError, KeyError):
-                        resp = await http.get("book", params={"token_id": token})
-                        if resp.status_code == 200:
-                            body = resp.json()
-                            body["event_type"] = "book"
-                            body.setdefault("asset_id", token)
-                            for event in decode(json.dumps(body), time.perf_counter_ns()):
-                                await post(event)
-                await asyncio.sleep(self.poll_ms / 1000)
+    async def _poll(
+        self,
+        stream: MarketStream,
+        client: AsyncClient,
+        post: Callable[[Event], Awaitable[None]],
+        tokens: list[str],
+    ) -> None:
+        """REST snapshots of the tokens whose stream book is stale."""
+        for token in tokens:
+            if not stream.book(token).stale:
+                continue
+            try:
+                found = await client.books.get_order_book(token)
+                snapshot = self.translator.rest_snapshot(token, found, time.perf_counter_ns())
+            except (PmtraderError, ValueError) as exc:
+                if str(exc) != self._last_error:
+                    self._last_error = str(exc)
+                    log.warning("feed.poll_failed", token=token, error=self._last_error)
+                continue
+            self._last_error = ""
+            # The stream may have rebuilt the book while the request was out; its snapshot
+            # is newer and already on its way, so this one would only step back.
+            if stream.book(token).stale:
+                self.polled += 1
+                self.translator.told_snapshot(snapshot)
+                await post(snapshot)

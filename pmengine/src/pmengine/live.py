@@ -3,8 +3,10 @@
 Orders are signed here, synchronously, with pmtrader's exact amounts and py-clob-client-v2's
 order builder, so the order hash is known (and journalled) before anything is sent. A POST that
 gets no answer raises :class:`~pmengine.errors.AmbiguousSubmitError`: the engine then asks the
-venue by hash and never signs the intent again. Fills come from polling the venue's trades (REST)
-so that a dropped user socket can never lose one.
+venue by hash and never signs the intent again. Fills arrive through the user channel
+(:mod:`pmengine.fills`), with REST trades (:meth:`LiveGateway.trades_since`) at start, after
+every reconnect and at shutdown, so that a dropped user socket can never lose one; both turn a
+trade into fills with the same code (:meth:`LiveGateway.fills_of`).
 
 Each fill is booked with the fee the venue charged for it. A trade reports only the fee *rate*,
 so the fee is recomputed from the market's ``/clob-markets`` parameters (``fd = {r, e, to}``)
@@ -16,10 +18,8 @@ taker-only. The engine's cash then moves exactly as the wallet's pUSD balance do
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -50,9 +50,6 @@ from pmtrader import errors as pmt_errors
 from pmtrader import limit_amounts
 
 log = structlog.get_logger("pmengine.live")
-
-#: Trades are polled this often (seconds) for fills of our orders.
-FILL_POLL_S = 0.25
 
 
 def _side(side: Side | str) -> int:
@@ -94,7 +91,6 @@ class LiveGateway:
         self._sent: dict[str, _Sent] = {}
         self._heartbeat_id = ""
         self._mine: set[str] = set()
-        self._trades_after = 0
         self._fee_rules: dict[str, _FeeRule] = {}
 
     @classmethod
@@ -271,6 +267,10 @@ class LiveGateway:
         self._fee_rules[token_id] = rule
         return rule
 
+    def owns(self, order_hash: str) -> bool:
+        """Whether this order was signed by this engine (now or before a restart)."""
+        return order_hash in self._mine
+
     def _involves_me(self, trade: Any) -> bool:
         return trade.taker_order_id in self._mine or any(
             maker.order_id in self._mine for maker in trade.maker_orders
@@ -278,7 +278,8 @@ class LiveGateway:
 
     def _fills_of(self, trade: Any, rule: _FeeRule) -> list[VenueFill]:
         out: list[VenueFill] = []
-        ts = _ms(trade.match_time) or _ms(trade.last_update)
+        # REST says ``match_time``; the user channel has said ``matchtime`` too (seconds).
+        ts = _ms(trade.match_time) or _ms(getattr(trade, "matchtime", "")) or _ms(trade.last_update)
         if trade.taker_order_id in self._mine:
             price = price_to_int(Decimal(trade.price))
             size = amount_to_int(Decimal(trade.size))
@@ -314,6 +315,22 @@ class LiveGateway:
             )
         return out
 
+    async def fills_of(self, trade: Any) -> list[VenueFill]:
+        """Our fills in one trade, with their fees; none if the trade failed or is not ours.
+
+        Args:
+            trade: A REST trade (``client.orders.get_trades``) or the user channel's trade event
+                (``TradeUpdate.raw``): the same fields, so a fill is the same from either.
+
+        Raises:
+            GatewayError: The fee parameters of the trade's market are unavailable or inexact.
+        """
+        if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
+            return []
+        if not self._involves_me(trade):
+            return []
+        return self._fills_of(trade, await self._fee_rule(str(trade.asset_id)))
+
     async def trades_since(self, after_ms: int) -> list[VenueFill]:
         """Our fills in trades after ``after_ms``."""
         try:
@@ -322,29 +339,8 @@ class LiveGateway:
             raise GatewayError(str(exc)) from exc
         out: list[VenueFill] = []
         for trade in trades:
-            if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
-                continue
-            if not self._involves_me(trade):
-                continue
-            out.extend(self._fills_of(trade, await self._fee_rule(str(trade.asset_id))))
+            out.extend(await self.fills_of(trade))
         return out
-
-    async def run_fills(self, post: Callable[[VenueFill], Awaitable[None]], since_ms: int) -> None:
-        """Poll trades for our fills until cancelled (the engine drops duplicates by id)."""
-        after = max(since_ms - 60_000, 0)
-        last_error = ""
-        while True:
-            try:
-                for fill in await self.trades_since(after):
-                    await post(fill)
-                last_error = ""
-            except GatewayError as exc:
-                # Retried every poll; said once per distinct error, so a poll that stays stuck
-                # (e.g. a market whose fee cannot be booked exactly) is visible in the logs.
-                if str(exc) != last_error:
-                    last_error = str(exc)
-                    log.warning("fills.poll_failed", error=last_error)
-            await asyncio.sleep(FILL_POLL_S)
 
     async def balance(self) -> int:
         """pUSD balance in base units."""

@@ -11,7 +11,7 @@ import structlog
 from pmengine import logs
 from pmengine.config import Settings
 from pmengine.core import EngineCore
-from pmengine.engine import Engine, EngineConfig
+from pmengine.engine import Engine, EngineConfig, FillSource
 from pmengine.feed import MarketFeed
 from pmengine.gateway import DryRunGateway, Gateway
 from pmengine.journal import Journal, now_ms
@@ -47,6 +47,17 @@ def build_gateway(settings: Settings, core: EngineCore) -> Gateway:
     from pmengine.live import LiveGateway
 
     return LiveGateway.from_settings(settings)
+
+
+def build_fill_source(settings: Settings, gateway: Gateway) -> FillSource | None:
+    """Live: the user stream (fills, order updates) with REST catch-up; dry-run: none."""
+    from pmengine.live import LiveGateway
+
+    if settings.dry_run or not isinstance(gateway, LiveGateway):
+        return None
+    from pmengine.fills import FillFeed
+
+    return FillFeed(gateway, settings.user_ws_url, poll_ms=settings.tick_interval_ms)
 
 
 async def run_engine(settings: Settings, *, markets: list[MarketInfo] | None = None) -> int:
@@ -92,7 +103,10 @@ async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -
         log.info("metrics.serving", port=port)
     journal = Journal.in_dir(settings.state_dir).open()
     gateway = build_gateway(settings, core)
-    feed = MarketFeed(settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms)
+    ticks = {t: m.tick for m in markets for t in m.tokens}
+    feed = MarketFeed(
+        settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms, ticks=ticks
+    )
     engine = Engine(
         core=core,
         gateway=gateway,
@@ -106,6 +120,7 @@ async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -
             markets=markets,
         ),
         feed=feed if markets else None,
+        fills=build_fill_source(settings, gateway),
     )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -126,7 +141,10 @@ async def run_recorder(
     logs.configure(settings.log_level)
     markets = await resolve_markets(settings.gamma_url, list(settings.markets))
     recorder = Recorder(markets, out_dir, rotate_ms=rotate_ms)
-    feed = MarketFeed(settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms)
+    ticks = {t: m.tick for m in markets for t in m.tokens}
+    feed = MarketFeed(
+        settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms, ticks=ticks
+    )
     tokens = sorted({t for m in markets for t in m.tokens})
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()

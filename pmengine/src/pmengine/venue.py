@@ -1,0 +1,338 @@
+"""The engine's side of the conversation with the venue: reconcile, send, apply answers.
+
+:class:`Venue` holds what the engine does with the venue, apart from the dispatch loop
+(:mod:`pmengine.engine`): reconciliation at start (the journal, then the venue's open orders,
+trades and balances), the network calls that run as tasks and post their answers back to the
+engine's queue (submit, lookup by hash, cancel, cancel-all), and the handlers that apply those
+answers, fills and resolutions to the compiled core and the journal. Each fill is booked once,
+by its id, whichever way it came (user stream, REST catch-up, submit answer, dry-run match).
+
+The handlers run on the dispatcher (one writer of engine state); the tasks only post events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING
+
+import structlog
+
+from pmengine import risk
+from pmengine.errors import AmbiguousSubmitError, GatewayError, ReconciliationError
+from pmengine.events import CancelAck, MarketResolved, OrderUpdate, SubmitAck
+from pmengine.gateway import DryRunGateway, SignedOrder, VenueFill
+from pmengine.journal import FillRecord
+from pmengine.order import CANCELLED, EXPIRED, REJECTED, SUBMITTED, UNKNOWN
+from pmengine.units import BUY
+from pmstrat import Fill as StratFill
+from pmstrat import Side as StratSide
+
+if TYPE_CHECKING:
+    from pmengine.engine import Engine
+
+log = structlog.get_logger("pmengine.engine")
+
+
+class Venue:
+    """Reconciliation, venue calls and venue answers for one :class:`~pmengine.engine.Engine`."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # ---- start: journal, then venue -------------------------------------------------------
+
+    async def reconcile(self) -> None:
+        """Load the journal, then agree with the venue before any order may go out.
+
+        Raises:
+            ReconciliationError: the venue holds an order or a fill the journal cannot explain,
+                or positions disagree.
+        """
+        e = self.engine
+        core = e.core
+        core.portfolio = e.journal.load_portfolio()
+        adopt = getattr(e.gateway, "adopt", None)
+        for order in e.journal.load_orders():
+            core.orders.restore(order)
+            if adopt is not None:
+                adopt(order.order_hash)
+        e.fill_ids = {f.fill_id for f in e.journal.load_fills()}
+        for market in e.config.markets:
+            for token in market.tokens:
+                book = core.book(token)
+                book.tick = book.tick or market.tick
+                book.min_size = book.min_size or market.min_size
+        now = e.clock()
+        if e.config.dry_run:
+            for order in core.orders.working():
+                core.orders.transition(order.order_hash, CANCELLED, now, "dry-run restart")
+                e.journal.record_order(order)
+            if not core.portfolio.cash_known:
+                core.portfolio.set_cash(await e.gateway.balance())
+        else:
+            await self._reconcile_live(now)
+        core.risk.reconciled = True
+        e.reconciled = True
+        state = e.journal.trading_state()
+        if e.kill_path.exists():
+            state = risk.HALTED
+        core.risk.state = state if state in risk.TRADING_STATES else risk.HALTED
+        e.metrics.set_state(core.risk.state)
+        log.info("engine.reconciled", state=core.risk.state, orders=len(core.orders.working()))
+
+    async def _reconcile_live(self, now: int) -> None:
+        e = self.engine
+        core = e.core
+        gw = e.gateway
+        venue_open = {v.order_hash: v for v in await gw.open_orders()}
+        for order in core.orders.working():
+            seen = venue_open.get(order.order_hash) or await gw.get_order(order.order_hash)
+            if seen is None:
+                # Signed (maybe sent) but the venue never took it: nothing rests, nothing filled.
+                if order.filled == 0:
+                    core.orders.transition(order.order_hash, CANCELLED, now, "not at venue")
+                else:
+                    core.orders.close_filled(order.order_hash, CANCELLED, now, "not at venue")
+                e.journal.record_order(order)
+                continue
+            if order.state in ("SIGNED", SUBMITTED, UNKNOWN):
+                core.mark_live(order.order_hash, now)
+            if seen.status.upper() in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED"):
+                core.mark_done(order.order_hash, CANCELLED, now, "venue cancelled")
+            e.journal.record_order(order)
+        unknown = [h for h in venue_open if core.orders.get(h) is None]
+        if unknown:
+            raise ReconciliationError(
+                f"the venue has {len(unknown)} open order(s) the journal never signed "
+                f"(first {unknown[0]}); refusing to trade next to them"
+            )
+        since = int(e.journal.get_meta("last_fill_ms", "0"))
+        for fill in await gw.trades_since(max(since - 60_000, 0)):
+            if fill.fill_id in e.fill_ids:
+                continue
+            if core.orders.get(fill.order_hash) is None:
+                raise ReconciliationError(
+                    f"the venue reports fill {fill.fill_id} of order {fill.order_hash}, "
+                    "which the journal never signed"
+                )
+            self.book_fill(fill, notify=False)
+        core.portfolio.set_cash(await gw.balance())
+        tokens = sorted(t for t, p in core.portfolio.positions.items() if p.qty)
+        tokens = sorted(set(tokens) | set(e.markets_by_token))
+        venue_qty = await gw.token_balances(tokens)
+        for token in tokens:
+            mine = core.portfolio.qty(token)
+            theirs = venue_qty.get(token, 0)
+            if mine != theirs:
+                raise ReconciliationError(
+                    f"token {token}: the journal holds {mine} base units, the venue {theirs}"
+                )
+        e.journal.save_portfolio(core.portfolio, now)
+
+    # ---- venue I/O (tasks that post back) ---------------------------------------------------
+
+    async def submit(self, signed: SignedOrder) -> None:
+        e = self.engine
+        if not e.reconciled:
+            e.sent_before_reconcile += 1
+        sent = time.perf_counter_ns()
+        try:
+            result = await e.gateway.submit(signed)
+        except AmbiguousSubmitError as exc:
+            await e.post(SubmitAck(signed.order_hash, None, str(exc), True, sent))
+            return
+        except GatewayError as exc:
+            await e.post(SubmitAck(signed.order_hash, None, str(exc), False, sent))
+            return
+        await e.post(SubmitAck(signed.order_hash, result, "", False, sent))
+
+    async def resolve(self, order_hash: str) -> None:
+        e = self.engine
+        await asyncio.sleep(e.config.resolve_delay_s)
+        try:
+            seen = await e.gateway.get_order(order_hash)
+        except GatewayError as exc:
+            log.warning("order.lookup_failed", order=order_hash, error=str(exc))
+            e.spawn(self.resolve(order_hash))
+            return
+        await e.post(OrderUpdate(order_hash, seen, resubmit=seen is None))
+
+    async def cancel(self, order_hashes: list[str]) -> None:
+        e = self.engine
+        try:
+            done = await e.gateway.cancel(order_hashes)
+        except GatewayError as exc:
+            log.warning("order.cancel_failed", orders=len(order_hashes), error=str(exc))
+            for h in order_hashes:
+                order = e.core.orders.get(h)
+                if order is not None:
+                    order.cancel_requested = False
+            return
+        await e.post(CancelAck(tuple(done)))
+
+    async def cancel_all(self) -> None:
+        e = self.engine
+        e.cancel_all_sent_ns = time.perf_counter_ns()
+        try:
+            done = await e.gateway.cancel_all()
+        except GatewayError as exc:
+            log.error("order.cancel_all_failed", error=str(exc))
+            return
+        known = [o.order_hash for o in e.core.orders.working()]
+        after_ms = (time.perf_counter_ns() - e.kill_ns) / 1e6 if e.kill_ns else 0.0
+        log.warning("engine.cancel_all", cancelled=len(done), after_kill_ms=round(after_ms, 1))
+        await e.post(CancelAck(tuple(set(done) | set(known))))
+
+    # ---- venue answers ----------------------------------------------------------------------
+
+    def on_ack(self, ack: SubmitAck) -> None:
+        e = self.engine
+        core = e.core
+        now = e.clock()
+        order = core.orders.get(ack.order_hash)
+        if order is None:
+            return
+        if ack.sent_ns:
+            e.metrics.decision_to_ack.observe((time.perf_counter_ns() - ack.sent_ns) / 1e9)
+        if ack.ambiguous:
+            if order.state == SUBMITTED:
+                core.orders.transition(order.order_hash, UNKNOWN, now, f"ambiguous: {ack.error}")
+                e.journal.record_order(order)
+            e.journal.record_order_event(order.order_hash, now, "ambiguous", ack.error)
+            e.metrics.orders.labels("ambiguous").inc()
+            e.spawn(self.resolve(order.order_hash))
+            return
+        result = ack.result
+        if result is None or result.status == "rejected":
+            reason = ack.error or (result.error if result else "rejected")
+            if order.is_working and order.filled == 0:
+                core.mark_done(order.order_hash, REJECTED, now, reason)
+                e.journal.record_order(order)
+            e.metrics.orders.labels("rejected").inc()
+            log.info("order.rejected", order=order.order_hash, reason=reason)
+            return
+        e.metrics.orders.labels(result.status).inc()
+        core.mark_live(order.order_hash, now)
+        e.journal.record_order(order)
+        for fill in result.fills:
+            self.book_fill(fill)
+        if result.done and order.is_working:
+            if result.fills or isinstance(e.gateway, DryRunGateway):
+                # FAK/FOK with its fills in hand: what did not fill is gone.
+                core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
+                e.journal.record_order(order)
+            else:
+                # Live: the fills come through the trade feed; ask the venue how it ended.
+                e.spawn(self.resolve(order.order_hash))
+
+    def on_update(self, upd: OrderUpdate) -> None:
+        e = self.engine
+        core = e.core
+        now = e.clock()
+        order = core.orders.get(upd.order_hash)
+        if order is None or not order.is_working:
+            return
+        seen = upd.venue
+        if seen is None:
+            tries = e.resubmits.get(order.order_hash, 0)
+            signed = e.signed.get(order.order_hash)
+            if upd.resubmit and signed is not None and tries < e.config.max_resubmits:
+                # Same signed bytes, same hash: the venue refuses a duplicate, so at most one
+                # order can ever exist for this intent. Never sign again.
+                e.resubmits[order.order_hash] = tries + 1
+                core.orders.transition(order.order_hash, SUBMITTED, now)
+                e.journal.record_order(order)
+                e.journal.record_order_event(order.order_hash, now, "resent", "same bytes")
+                e.spawn(self.submit(signed))
+            elif upd.resubmit:
+                core.mark_done(order.order_hash, REJECTED, now, "never reached the venue")
+                e.journal.record_order(order)
+            return
+        status = seen.status.upper()
+        e.journal.record_order_event(order.order_hash, now, "venue", status)
+        if status == "MATCHED" and seen.filled < order.size:
+            # An immediate order that matched part of its size: the rest was killed. Its fills
+            # arrive through the trade feed and still count after this.
+            core.mark_done(order.order_hash, CANCELLED, now, "immediate order remainder")
+        elif status == "MATCHED":
+            core.mark_live(order.order_hash, now)
+        elif status in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED", "UNMATCHED"):
+            core.mark_done(order.order_hash, CANCELLED, now, status.lower())
+        elif status == "EXPIRED":
+            core.mark_done(order.order_hash, EXPIRED, now, "expired")
+        else:
+            core.mark_live(order.order_hash, now)
+        e.journal.record_order(order)
+
+    def book_fill(self, fill: VenueFill, *, notify: bool = True) -> None:
+        e = self.engine
+        if fill.fill_id in e.fill_ids:
+            return
+        e.fill_ids.add(fill.fill_id)
+        core = e.core
+        core.apply_fill(
+            fill.order_hash,
+            fill.token_id,
+            side=fill.side,
+            price=fill.price,
+            size=fill.size,
+            fee=fill.fee,
+            now_ms=fill.ts_ms,
+        )
+        order = core.orders.get(fill.order_hash)
+        record = FillRecord(
+            fill.fill_id,
+            fill.order_hash,
+            fill.token_id,
+            fill.side,
+            fill.price,
+            fill.size,
+            fill.fee,
+            fill.ts_ms,
+        )
+        e.journal.record_fill(record, order, core.portfolio)
+        e.metrics.fills.inc()
+        if not notify or order is None:
+            return
+        for runner in e.runners:
+            if runner.name == order.strategy:
+                event = StratFill(
+                    fill.order_hash,
+                    fill.token_id,
+                    StratSide.BUY if fill.side == BUY else StratSide.SELL,
+                    fill.price,
+                    fill.size,
+                    fill.fee,
+                    fill.ts_ms,
+                    maker=True,
+                    tag=e.tags.get(fill.order_hash, ""),
+                )
+                e.call_runner(runner, "fill", changed=[], t0_ns=time.perf_counter_ns(), fill=event)
+
+    def on_resolved(self, ev: MarketResolved) -> None:
+        """Settle held positions: the winner pays 1 pUSD a share into cash, losers nothing."""
+        e = self.engine
+        core = e.core
+        now = e.clock()
+        for token in ev.tokens:
+            if token not in e.markets_by_token:
+                continue
+            for order in core.orders.working():
+                if order.token_id == token:
+                    core.mark_done(order.order_hash, CANCELLED, now, "market resolved")
+                    e.journal.record_order(order)
+            if core.portfolio.qty(token):
+                realized = core.portfolio.resolve(token, winner=token == ev.winner)
+                log.info(
+                    "position.resolved", token=token, winner=token == ev.winner, realized=realized
+                )
+        e.journal.save_portfolio(core.portfolio, now)
+
+    async def sync_fills(self) -> None:
+        e = self.engine
+        since = int(e.journal.get_meta("last_fill_ms", "0"))
+        start = min(since, e.started_ms) if since else e.started_ms
+        for fill in await e.gateway.trades_since(max(start - 60_000, 0)):
+            if fill.fill_id not in e.fill_ids and e.core.orders.get(fill.order_hash):
+                self.book_fill(fill, notify=False)
