@@ -6,6 +6,7 @@ wraps them as the sync and async group methods.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pmtrader._amounts import (
     market_amounts,
     plain,
 )
+from pmtrader._fee_cap import buy_amount_for_balance, op_builder_taker_rate
 from pmtrader._http import (
     Authenticator,
     AuthLevel,
@@ -123,6 +125,7 @@ class Signing:
         self.clock = clock
         self.salt = salt
         self.venue_version: int | None = None
+        self.builder_rates: dict[str, Decimal] = {}
 
     def sign(self, token_id: str, amounts: Amounts, neg_risk: bool, expiration: int) -> SignedOrder:
         """Sign ``amounts`` with the configured key, funder and signature type."""
@@ -251,8 +254,13 @@ def op_create_market_order(
     order_type: OrderType | str = OrderType.FOK,
     tick_size: Decimal | None = None,
     neg_risk: bool | None = None,
+    balance: Number | None = None,
 ) -> Op[SignedOrder]:
-    """Check and sign a market order (BUY ``amount`` pUSD, SELL ``amount`` shares)."""
+    """Check and sign a market order (BUY ``amount`` pUSD, SELL ``amount`` shares).
+
+    With ``balance`` (BUY only), the amount shrinks so that it and its platform and builder
+    taker fees fit in that many pUSD (:func:`pmtrader._fee_cap.buy_amount_for_balance`).
+    """
     side, order_type = (
         parse_choice(Side, side, "side"),
         parse_choice(OrderType, order_type, "order_type"),
@@ -273,6 +281,10 @@ def op_create_market_order(
     else:
         price_d = _exact(price, "price")
     check_price(price_d, market.tick_size)
+    if balance is not None:
+        amount_d = yield from _op_capped_amount(
+            signing, side, amount_d, price_d, balance=balance, market=market
+        )
     amounts = market_amounts(side, amount_d, price_d, market.tick_size)
     shares = Decimal(amounts.shares) / 1_000_000
     if shares < market.min_order_size:
@@ -283,6 +295,42 @@ def op_create_market_order(
         )
     yield from op_check_version(signing)
     return signing.sign(token_id, amounts, market.neg_risk, 0)
+
+
+def _op_capped_amount(
+    signing: Signing,
+    side: Side,
+    amount: Decimal,
+    price: Decimal,
+    *,
+    balance: Number,
+    market: _Market,
+) -> Op[Decimal]:
+    """``amount`` shrunk to whole cents so that it and its fees fit in ``balance``."""
+    if side is not Side.BUY:
+        raise ValidationError(
+            "balance= caps the pUSD a market BUY spends; a SELL spends shares: omit it"
+        )
+    have = _exact(balance, "balance")
+    if not have.is_finite() or have <= 0:
+        raise ValidationError(f"balance must be a positive number of pUSD, got {balance}")
+    builder_rate = Decimal(0)
+    code = signing.settings.builder_code
+    if code is not None and int(code, 16):
+        cached = signing.builder_rates.get(code)
+        if cached is None:
+            cached = signing.builder_rates[code] = yield from op_builder_taker_rate(code)
+        builder_rate = cached
+    capped = buy_amount_for_balance(
+        amount, price, have, market.fee, builder_taker_rate=builder_rate
+    )
+    cents = Decimal(math.floor(capped * 100)) / 100
+    if cents <= 0:
+        raise ValidationError(
+            f"a balance of {plain(have)} pUSD leaves nothing to spend at {price} once the fees "
+            "are paid: deposit more pUSD"
+        )
+    return min(amount, cents)
 
 
 def op_post_order(

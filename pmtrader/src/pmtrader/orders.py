@@ -132,6 +132,7 @@ class Orders(SyncGroup):
         amount: Number,
         price: Number | None = None,
         order_type: OrderType | str = OrderType.FOK,
+        balance: Number | None = None,
     ) -> SignedOrder:
         """Check and sign a market order: BUY spends ``amount`` pUSD, SELL sells ``amount`` shares.
 
@@ -142,6 +143,14 @@ class Orders(SyncGroup):
             price: Worst acceptable price; by default the level of the current book where
                 ``amount`` is reached.
             order_type: FOK (default, all or nothing) or FAK (fill what is there).
+            balance: Your pUSD balance (BUY only), like py-clob-client-v2's
+                ``user_usdc_balance``: when ``amount`` plus the platform taker fee and your
+                builder code's taker fee would exceed it, the amount shrinks (to whole cents) so
+                that everything fits; e.g. ``balance=ba.balance / 10**6`` from
+                ``client.account.get_balance_allowance("COLLATERAL")`` to spend all of it.
+
+        Raises:
+            ValidationError: ``balance`` on a SELL, or one that leaves nothing after fees.
         """
         return self._run(
             op_create_market_order(
@@ -152,6 +161,7 @@ class Orders(SyncGroup):
                 amount=amount,
                 price=price,
                 order_type=order_type,
+                balance=balance,
             )
         )
 
@@ -223,10 +233,11 @@ class Orders(SyncGroup):
         amount: Number,
         price: Number | None = None,
         order_type: OrderType | str = OrderType.FOK,
+        balance: Number | None = None,
     ) -> OrderResponse:
         """Check, sign and post a market order (see :meth:`create_market_order`)."""
         order = self.create_market_order(
-            token_id, side, amount=amount, price=price, order_type=order_type
+            token_id, side, amount=amount, price=price, order_type=order_type, balance=balance
         )
         return self.post_order(order, order_type)
 
@@ -390,6 +401,7 @@ class AsyncOrders(AsyncGroup):
         amount: Number,
         price: Number | None = None,
         order_type: OrderType | str = OrderType.FOK,
+        balance: Number | None = None,
     ) -> SignedOrder:
         """See :meth:`Orders.create_market_order`."""
         return await self._run(
@@ -401,6 +413,7 @@ class AsyncOrders(AsyncGroup):
                 amount=amount,
                 price=price,
                 order_type=order_type,
+                balance=balance,
             )
         )
 
@@ -466,10 +479,11 @@ class AsyncOrders(AsyncGroup):
         amount: Number,
         price: Number | None = None,
         order_type: OrderType | str = OrderType.FOK,
+        balance: Number | None = None,
     ) -> OrderResponse:
         """See :meth:`Orders.create_and_post_market_order`."""
         order = await self.create_market_order(
-            token_id, side, amount=amount, price=price, order_type=order_type
+            token_id, side, amount=amount, price=price, order_type=order_type, balance=balance
         )
         return await self.post_order(order, order_type)
 

@@ -88,6 +88,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "mos": 5,
                 "fd": {"r": 0.02, "e": 1, "to": True},
             }
+        elif path.startswith("/fees/builder-fees/"):
+            payload = {"builder_maker_fee_rate_bps": 0, "builder_taker_fee_rate_bps": 50}
         elif path == "/tick-size":
             payload = {"minimum_tick_size": float(self.server.tick)}
         elif path == "/order":
@@ -407,3 +409,39 @@ def test_without_a_builder_code_the_field_is_zero(venue: _Venue) -> None:
     with _client(venue) as client:
         order = client.orders.create_order(TOKEN, "BUY", price="0.5", size=10)
     assert order.builder_code == BYTES32_ZERO
+
+
+@pytest.mark.parametrize(
+    ("amount", "price", "balance"),
+    [
+        ("10", "0.52", "5"),  # capped: 5 minus the platform and builder fees
+        ("5", "0.5", "5"),  # everything: capped just below the balance
+        ("10", "0.52", "100"),  # fits as asked: unchanged
+        ("250", "0.07", "123.45"),  # cheap shares: the per-share platform fee dominates
+        ("40", "0.93", "39.99"),
+    ],
+)
+def test_balance_capped_market_buys_size_like_the_official_client(
+    venue: _Venue, amount: str, price: str, balance: str
+) -> None:
+    # py-clob-client-v2 shrinks a market BUY by its platform fee (fd r=0.02, e=1 here) and its
+    # builder's taker fee (50 bps from /fees/builder-fees) when given user_usdc_balance.
+    official = _official_client(venue).create_market_order(
+        MarketOrderArgsV2(
+            token_id=TOKEN,
+            amount=float(amount),
+            side="BUY",
+            price=float(price),
+            user_usdc_balance=float(balance),
+        ),
+        PartialCreateOrderOptions(tick_size="0.01", neg_risk=False),
+    )
+    with _client(venue, builder_code=BUILDER) as client:
+        order = client.orders.create_market_order(
+            TOKEN, "BUY", amount=amount, price=price, balance=balance
+        )
+    assert (order.raw.makerAmount, order.raw.takerAmount) == (
+        official.makerAmount,
+        official.takerAmount,
+    )
+    assert order.amounts.maker_amount <= int(Decimal(balance) * 1_000_000)
