@@ -372,7 +372,8 @@ def balance_hint(message: str) -> str:
     short = need - have
     what = "allowance" if kind == "allowance" else "balance"
     fix = (
-        "approve the V2 exchanges for more (client.doctor() names them)"
+        "approve the V2 exchanges: pUSD approve for a BUY, the Conditional Tokens' "
+        "setApprovalForAll for a SELL (client.doctor() names each one)"
         if what == "allowance"
         else "deposit to the funder or reduce the order"
     )

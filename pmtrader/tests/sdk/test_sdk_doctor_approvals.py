@@ -99,8 +99,10 @@ def test_the_doctor_predicts_the_refused_sell(
     check = api(lambda c: c.doctor()).by_name("ctf_approval:exchange_v2")
     assert check.status is CheckStatus.FAIL
     assert f"setApprovalForAll({CONTRACTS.exchange}, true)" in check.fix
-    with pytest.raises(InsufficientBalanceError, match="allowance"):
+    with pytest.raises(InsufficientBalanceError, match="allowance") as refused:
         api(lambda c: c.orders.create_and_post_order(no, "SELL", price="0.9", size=10))
+    assert "the allowance is 0" in refused.value.hint
+    assert "setApprovalForAll for a SELL" in refused.value.hint
 
     _approve(quiet_sim, funder, CONTRACTS.exchange, True)
     assert api(lambda c: c.doctor()).by_name("ctf_approval:exchange_v2").status is CheckStatus.OK

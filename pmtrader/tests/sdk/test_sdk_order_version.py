@@ -90,3 +90,13 @@ def test_an_unanswered_version_counts_as_2_like_the_official_client(
         assert order.amounts.shares == 10_000_000
     finally:
         close_api(api)
+
+
+def test_the_doctor_says_the_same_before_any_order(
+    api: Api, set_version: Callable[[int], None]
+) -> None:
+    set_version(1)
+    check = api(lambda c: c.doctor()).by_name("clob")
+    assert check.status.value == "fail"
+    assert "order version 1" in check.detail
+    assert "PM_CLOB_URL" in check.fix
