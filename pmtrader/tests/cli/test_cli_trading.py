@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 from collections.abc import Callable
 from decimal import Decimal
@@ -228,3 +229,25 @@ def test_keys_stores_credentials_0600_and_never_prints_the_secret(cli: Cli) -> N
     assert checks["ok"] is True
     assert {c["status"] for c in checks["checks"]} <= {"ok", "warn"}
     assert "ctf_approval:neg_risk_adapter" in {c["name"] for c in checks["checks"]}
+
+
+def test_doctor_shows_a_missing_ctf_approval_and_how_to_grant_it(cli: Cli) -> None:
+    cli("keys")
+    adapter = contracts_for(137).neg_risk_adapter
+    cli.sim.http.post(
+        "/_sim/allowance",
+        json={
+            "address": cli.address,
+            "asset_type": "CONDITIONAL",
+            "spender": adapter,
+            "amount": "0",
+        },
+    ).raise_for_status()
+    table = cli("doctor", code=1).stdout
+    assert "ctf_approval:neg_risk_adapter" in table
+    assert "not ready" in table
+    checks = {c["name"]: c for c in json.loads(cli("doctor", "--json", code=1).stdout)["checks"]}
+    failed = checks["ctf_approval:neg_risk_adapter"]
+    assert failed["status"] == "fail"
+    assert f"setApprovalForAll({adapter}, true)" in failed["fix"]
+    assert checks["ctf_approval:exchange_v2"]["status"] == "ok"
