@@ -25,6 +25,7 @@ from yarl import URL
 from pmproxy import __version__
 from pmproxy.budget import Budgets
 from pmproxy.errors import UnsafeRequestError
+from pmproxy.fastpath import FastPath
 from pmproxy.forward import ROUTES, Forwarder
 from pmproxy.metrics import Metrics
 from pmproxy.settings import Settings
@@ -88,6 +89,8 @@ class ProxyApp(FastAPI):
             metrics=self.metrics,
             budgets=Budgets(scale=settings.budget_scale) if settings.budgets else None,
         )
+        # The server's callback-driven path for complete small requests (same rules).
+        self.fast = FastPath(self.forwarder)
         self._ws_upstream = settings.upstream("ws")
         self._health: tuple[float, Health] | None = None
         super().__init__(

@@ -57,6 +57,7 @@ ROUTES: Final = ("clob", "gamma", "data", "chain")
 FAILURES: Final = (OSError,)
 _BODILESS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 _JSON: Final = [(b"content-type", b"application/json")]
+DRY_RUN_HEADERS: Final = [(b"x-pmproxy-dry-run", b"1")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +71,31 @@ class Route:
 
 
 @dataclass(frozen=True, slots=True)
-class _Answer:
+class Answer:
     """A complete upstream answer, shared by coalesced GETs."""
 
     status: int
     headers: Headers
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to do with one checked request (see :meth:`Forwarder.plan`).
+
+    Attributes:
+        path: the decoded path after the route prefix (``/`` for none).
+        target: the origin-form target to send upstream (base path, raw path, raw query).
+        headers: the headers to send upstream.
+        key: the coalescing key of a public GET, or ``None`` to forward it alone.
+        local: the body of a local dry-run answer, or ``None`` to go upstream.
+    """
+
+    path: str
+    target: bytes
+    headers: Headers
+    key: tuple[bytes, ...] | None
+    local: bytes | None
 
 
 class _LeaderGoneError(Exception):
@@ -109,6 +129,11 @@ class Forwarder:
         self._pool = pool
         self._metrics = metrics
         self._budgets = budgets
+        # Read by the server's fast path (pmproxy.fastpath), which applies the same rules.
+        self.pool = pool
+        self.metrics = metrics
+        self.budgets = budgets
+        self.read_timeout = settings.read_timeout
         self._routes = tuple(
             Route(
                 name,
@@ -126,8 +151,10 @@ class Forwarder:
             if settings.dry_run
             else settings.chain_methods
         )
-        self._inflight: dict[tuple[bytes, ...], asyncio.Future[_Answer]] = {}
+        self._inflight: dict[tuple[bytes, ...], asyncio.Future[Answer]] = {}
+        self.inflight = self._inflight  # shared with the server's fast path (pmproxy.fastpath)
         self._log = structlog.get_logger("pmproxy.forward")
+        self.log = self._log
 
     def match(self, raw_path: bytes) -> tuple[Route, bytes] | None:
         """The route a raw path belongs to and the rest of the path after its prefix."""
@@ -142,62 +169,100 @@ class Forwarder:
     async def handle(
         self, route: Route, rest: bytes, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """Answer one HTTP request on a forwarding route."""
+        """Answer one HTTP request on a forwarding route (the ASGI passthrough)."""
         name = route.name
         method: str = scope["method"]
         try:
-            check_path(rest)
             query: bytes = scope.get("query_string", b"")
+            check_path(rest)
             check_query(query)
             headers: Headers = scope["headers"]
             body = await self._read_body(method, headers, receive)
-            path = rest.decode("ascii") or "/"
-            if name == "clob" and self._dry_run:
-                verdict = dryrun.classify(method, path)
-                if verdict is not dryrun.FORWARD:
-                    await self._dry_run_answer(
-                        verdict, method=method, path=path, body=body, send=send
-                    )
-                    return
-            if name == "chain":
-                if rest not in (b"", b"/"):
-                    raise NotFoundError("/chain is a single JSON-RPC endpoint; POST to /chain")
-                if method != "POST":
-                    raise MethodNotAllowedError("/chain accepts JSON-RPC POST requests only")
-                chain.check_call(body, self._chain_methods)
-            out_headers = request_headers(headers, client_ip=_client_ip(scope))
-            # The origin is fixed by the route's pool; only this origin-form target varies.
-            target = _target(route, rest)
-            if query:
-                target = target + b"?" + query
-            if (
-                self._coalesce
-                and method == "GET"
-                and name != "chain"
-                and not has_credentials(headers)
-            ):
-                await self._coalesced(
+            plan = self.plan(
+                route,
+                rest,
+                method=method,
+                query=query,
+                headers=headers,
+                body=body,
+                client_ip=_client_ip(scope),
+            )
+            if plan.local is not None:
+                await _send_json(send, 200, plan.local, extra=DRY_RUN_HEADERS)
+            elif plan.key is not None:
+                await self._coalesced(route, plan, send)
+            else:
+                await self._forward(
                     route,
-                    path=path,
-                    target=target,
-                    out_headers=out_headers,
-                    headers=headers,
-                    query=query,
+                    method=method,
+                    target=plan.target,
+                    headers=plan.headers,
+                    body=body,
                     send=send,
                 )
-                return
-            if self._budgets is not None and name != "chain":
-                self._budgets.charge(name, method, path)
-            await self._forward(
-                route, method=method, target=target, headers=out_headers, body=body, send=send
-            )
         except RequestError as exc:
             await self.refuse(exc, send, route=name)
         except UpstreamError as exc:
-            self._metrics.upstream_errors.labels(name, type(exc).__name__).inc()
-            self._log.warning("upstream.failed", route=name, method=method, error=exc.message)
-            self._metrics.count_request(name, exc.status)
-            await _send_json(send, exc.status, error_body(exc.message))
+            await _send_json(send, exc.status, self.failed(name, method, exc))
+
+    def plan(
+        self,
+        route: Route,
+        rest: bytes,
+        *,
+        method: str,
+        query: bytes,
+        headers: Headers,
+        body: bytes,
+        client_ip: str | None,
+    ) -> Plan:
+        """Decide what to do with a request whose target passed the checks and body is read.
+
+        Shared by the ASGI passthrough and the server's fast path, so both apply the same
+        rules in the same order: dry-run answer, ``/chain`` rules, header hygiene, then either
+        coalescing (public GETs) or the rate budget.
+
+        Raises:
+            RequestError: the request is answered locally (403, 404, 405, 429, 400).
+        """
+        name = route.name
+        path = rest.decode("ascii") or "/"
+        if name == "clob" and self._dry_run:
+            verdict = dryrun.classify(method, path)
+            if verdict is not dryrun.FORWARD:
+                return Plan(path, b"", [], None, self._dry_run_answer(verdict, method, path, body))
+        if name == "chain":
+            if rest not in (b"", b"/"):
+                raise NotFoundError("/chain is a single JSON-RPC endpoint; POST to /chain")
+            if method != "POST":
+                raise MethodNotAllowedError("/chain accepts JSON-RPC POST requests only")
+            chain.check_call(body, self._chain_methods)
+        out_headers = request_headers(headers, client_ip=client_ip)
+        # The origin is fixed by the route's pool; only this origin-form target varies.
+        target = _target(route, rest)
+        if query:
+            target = target + b"?" + query
+        if self._coalesce and method == "GET" and name != "chain" and not has_credentials(headers):
+            # Answers vary with what the client accepts, so that is part of the key.
+            accept = b""
+            encoding = b""
+            for hname, value in headers:
+                if hname == b"accept":
+                    accept = value
+                elif hname == b"accept-encoding":
+                    encoding = value
+            key = (route.prefix, path.encode(), query, accept, encoding)
+            return Plan(path, target, out_headers, key, None)
+        if self._budgets is not None and name != "chain":
+            self._budgets.charge(name, method, path)
+        return Plan(path, target, out_headers, None, None)
+
+    def failed(self, route: str, method: str, exc: UpstreamError) -> bytes:
+        """Count and log an upstream failure; the JSON body to answer it with."""
+        self._metrics.upstream_errors.labels(route, type(exc).__name__).inc()
+        self._log.warning("upstream.failed", route=route, method=method, error=exc.message)
+        self._metrics.count_request(route, exc.status)
+        return error_body(exc.message)
 
     async def _read_body(self, method: str, headers: Headers, receive: Receive) -> bytes:
         length: int | None = None
@@ -236,8 +301,8 @@ class Forwarder:
             more = message.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    async def refuse(self, exc: RequestError, send: Send, *, route: str = "none") -> None:
-        """Answer a request locally with the error's status and ``{"error": …}`` body."""
+    def refusal(self, exc: RequestError, *, route: str = "none") -> tuple[Headers, bytes]:
+        """Count and log a local refusal; the headers and ``{"error": …}`` body to answer with."""
         self._metrics.count_request(route, exc.status)
         headers = list(_JSON)
         if isinstance(exc, BudgetExceededError):
@@ -248,12 +313,15 @@ class Forwarder:
         self._log.debug("request.rejected", route=route, status=exc.status, reason=exc.message)
         body = error_body(exc.message)
         headers.append((b"content-length", str(len(body)).encode()))
+        return headers, body
+
+    async def refuse(self, exc: RequestError, send: Send, *, route: str = "none") -> None:
+        """Answer a request locally with the error's status and ``{"error": …}`` body."""
+        headers, body = self.refusal(exc, route=route)
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    async def _dry_run_answer(
-        self, verdict: str, *, method: str, path: str, body: bytes, send: Send
-    ) -> None:
+    def _dry_run_answer(self, verdict: str, method: str, path: str, body: bytes) -> bytes:
         if verdict is dryrun.REFUSE:
             raise DryRunRefusedError(
                 # The path stays out of the message (it is logged): a client may have put
@@ -265,7 +333,7 @@ class Forwarder:
         self._metrics.dry_run.inc()
         self._metrics.count_request("clob", 200)
         self._log.info("dryrun.answered", method=method, path=path, orders=count)
-        await _send_json(send, 200, answer, extra=[(b"x-pmproxy-dry-run", b"1")])
+        return answer
 
     async def _request(
         self,
@@ -329,7 +397,7 @@ class Forwarder:
         finally:
             response.release()
 
-    async def _fetch_whole(self, route: Route, target: bytes, headers: Headers) -> _Answer:
+    async def _fetch_whole(self, route: Route, target: bytes, headers: Headers) -> Answer:
         response = await self._request(
             route, method="GET", target=target, headers=headers, body=b""
         )
@@ -339,28 +407,11 @@ class Forwarder:
             raise map_error(route.name, exc) from exc
         finally:
             response.release()
-        return _Answer(response.status, response_headers(response.headers), payload)
+        return Answer(response.status, response_headers(response.headers), payload)
 
-    async def _coalesced(
-        self,
-        route: Route,
-        *,
-        path: str,
-        target: bytes,
-        out_headers: Headers,
-        headers: Headers,
-        query: bytes,
-        send: Send,
-    ) -> None:
-        # Answers vary with what the client accepts, so that is part of the key.
-        accept = b""
-        encoding = b""
-        for hname, value in headers:
-            if hname == b"accept":
-                accept = value
-            elif hname == b"accept-encoding":
-                encoding = value
-        key = (route.prefix, path.encode(), query, accept, encoding)
+    async def _coalesced(self, route: Route, plan: Plan, send: Send) -> None:
+        key = plan.key
+        assert key is not None  # plan() gives a key to every GET it coalesces
         while True:
             pending = self._inflight.get(key)
             if pending is None:
@@ -373,11 +424,11 @@ class Forwarder:
             await self._send_answer(route.name, answer, send)
             return
         if self._budgets is not None:
-            self._budgets.charge(route.name, "GET", path)
-        future: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+            self._budgets.charge(route.name, "GET", plan.path)
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
         try:
-            answer = await self._fetch_whole(route, target, out_headers)
+            answer = await self._fetch_whole(route, plan.target, plan.headers)
         except UpstreamError as exc:
             future.set_exception(exc)
             future.exception()  # retrieved here, so an unawaited future logs nothing
@@ -392,7 +443,7 @@ class Forwarder:
             del self._inflight[key]
         await self._send_answer(route.name, answer, send)
 
-    async def _send_answer(self, route: str, answer: _Answer, send: Send) -> None:
+    async def _send_answer(self, route: str, answer: Answer, send: Send) -> None:
         await send(
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
         )
@@ -413,8 +464,13 @@ def _client_ip(scope: Scope) -> str | None:
     return client[0] if client else None
 
 
+def json_headers(body: bytes) -> Headers:
+    """The headers of a local JSON answer with this body."""
+    return [*_JSON, (b"content-length", str(len(body)).encode())]
+
+
 async def _send_json(send: Send, status: int, body: bytes, *, extra: Headers | None = None) -> None:
-    headers = [*_JSON, (b"content-length", str(len(body)).encode())]
+    headers = json_headers(body)
     if extra:
         headers.extend(extra)
     await send({"type": "http.response.start", "status": status, "headers": headers})

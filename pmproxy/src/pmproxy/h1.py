@@ -25,7 +25,7 @@ import asyncio
 import collections
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Final, cast
 
 import httptools
@@ -61,6 +61,7 @@ class _Connection(asyncio.Protocol):
         "idle_since",
         "keep_alive",
         "lost",
+        "notify",
         "parser",
         "pool",
         "status",
@@ -90,6 +91,9 @@ class _Connection(asyncio.Protocol):
         self._interim = False
         self._error: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
+        # The server's fast path follows an exchange by callback instead of a waiter: called
+        # once after each batch of bytes is parsed and when the connection fails or closes.
+        self.notify: Callable[[], None] | None = None
 
     # --- asyncio.Protocol ---
 
@@ -110,6 +114,9 @@ class _Connection(asyncio.Protocol):
             if not self.complete:
                 self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
             self.close()
+        notify = self.notify
+        if notify is not None:
+            notify()
 
     def eof_received(self) -> bool | None:
         return None  # close the transport
@@ -123,9 +130,12 @@ class _Connection(asyncio.Protocol):
             # A body delimited by the end of the connection ends here.
             self.complete = True
             self._wake()
-            return
-        if not self.complete:
+        elif not self.complete:
             self._fail(ConnectionResetError("the upstream closed the connection"))
+        notify = self.notify
+        if notify is not None:
+            self.notify = None
+            notify()
 
     def pause_writing(self) -> None:  # the request is written whole; nothing to throttle
         return
@@ -206,6 +216,11 @@ class _Connection(asyncio.Protocol):
         finally:
             timer.cancel()
 
+    @property
+    def error(self) -> BaseException | None:
+        """Why the exchange on this connection failed, if it did."""
+        return self._error
+
     def _timed_out(self, waiter: asyncio.Future[None]) -> None:
         if not waiter.done():
             self._waiter = None
@@ -238,6 +253,26 @@ class Response:
     def complete(self) -> bool:
         """Whether the whole body has arrived already."""
         return self.head_only or self._conn.complete
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of body received and not taken yet."""
+        return self._conn._buffered
+
+    def pause(self) -> None:
+        """Stop reading from the upstream (the client is not keeping up)."""
+        conn = self._conn
+        if not conn._paused and conn.transport is not None and not conn.closed:
+            conn._paused = True
+            conn.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read from the upstream again (unless its own buffer is over the high water mark)."""
+        conn = self._conn
+        if conn._paused and conn._buffered <= _HIGH_WATER and conn.transport is not None:
+            conn._paused = False
+            if not conn.closed:
+                conn.transport.resume_reading()
 
     def take(self) -> bytes:
         """Everything buffered so far (the whole body once :attr:`complete`)."""
@@ -358,15 +393,44 @@ class H1Pool:
         if conn in self._idle:
             self._idle.remove(conn)
 
-    async def _acquire(self) -> tuple[_Connection, bool]:
-        now = time.monotonic()
+    def take_idle(self) -> _Connection | None:
+        """A pooled connection ready for a request now, or ``None`` (no waiting, no connecting)."""
         idle = self._idle
+        if not idle:
+            return None
+        now = time.monotonic()
         while idle:
             conn = idle.pop()
-            if not conn.closed and now - conn.idle_since < self._keepalive:
-                return conn, True
+            transport = conn.transport
+            if (
+                not conn.closed
+                and now - conn.idle_since < self._keepalive
+                and transport is not None
+                and not transport.is_closing()
+            ):
+                return conn
             conn.close()
-            self._open.discard(conn)
+            self.forget(conn)
+        return None
+
+    async def acquire(self) -> tuple[_Connection, bool]:
+        """A connection to send one request on, and whether it was a reused one.
+
+        Waits for a free slot (within the connect timeout) when the pool is at its limit.
+        """
+        while True:
+            conn, reused = await self._acquire()
+            transport = conn.transport
+            if transport is not None and not conn.closed and not transport.is_closing():
+                return conn, reused
+            # Closed while idle and nothing written yet: safe to take another, even for a POST.
+            conn.close()
+            self.forget(conn)
+
+    async def _acquire(self) -> tuple[_Connection, bool]:
+        conn = self.take_idle()
+        if conn is not None:
+            return conn, True
         if len(self._open) + self._connecting >= self._limit:
             waiter: asyncio.Future[_Connection | None] = self.loop.create_future()
             self._waiters.append(waiter)
@@ -426,14 +490,29 @@ class H1Pool:
             ConnectionError: refused, reset or closed before the answer's head arrived.
             OSError: the connection could not be opened.
         """
-        while True:
-            conn, reused = await self._acquire()
-            transport = conn.transport
-            if transport is not None and not conn.closed and not transport.is_closing():
-                break
-            # Closed while idle and nothing written yet: safe to take another, even for a POST.
+        conn, reused = await self.acquire()
+        self.send(conn, method, target, headers, body)
+        try:
+            while not conn.head_done:
+                await conn._wait(self._read_timeout)
+        except BaseException:
             conn.close()
             self.forget(conn)
+            raise
+        return Response(conn, self._read_timeout, head_only=method == b"HEAD"), reused
+
+    def send(
+        self, conn: _Connection, method: bytes, target: bytes, headers: Headers, body: bytes
+    ) -> None:
+        """Write one request (head and body, one buffer) on a connection from :meth:`acquire`.
+
+        Args:
+            conn: the connection (from :meth:`acquire` or :meth:`take_idle`).
+            method: e.g. ``b"GET"``.
+            target: origin-form target (``/path?query``), already checked.
+            headers: end-to-end headers to send (no Host, no Content-Length).
+            body: the whole request body.
+        """
         parts = [method, b" ", target, b" HTTP/1.1\r\nHost: ", self._host_header, b"\r\n"]
         for name, value in headers:
             parts += (name, b": ", value, b"\r\n")
@@ -443,15 +522,9 @@ class H1Pool:
         if body:
             parts.append(body)
         conn.busy = True
+        transport = conn.transport
+        assert transport is not None  # acquire() and take_idle() hand out connected ones
         transport.write(b"".join(parts))
-        try:
-            while not conn.head_done:
-                await conn._wait(self._read_timeout)
-        except BaseException:
-            conn.close()
-            self.forget(conn)
-            raise
-        return Response(conn, self._read_timeout, head_only=method == b"HEAD"), reused
 
     def close(self) -> None:
         """Close every connection (idle or not); the sockets close on the next loop steps."""

@@ -4,17 +4,28 @@ uvicorn's httptools protocol hands the application only the path of an absolute-
 target (``GET http://evil.example/clob/x``) and drops the host; the subclass here puts the
 target back into ``raw_path`` exactly as received, so the application can refuse it (400)
 instead of silently forwarding a request that was addressed elsewhere.
+
+:class:`ProxyProtocol` adds the fast path (:mod:`pmproxy.fastpath`): a request on a forwarding
+route with a small body is collected in the parser's callbacks and handed to the forwarding
+rules as soon as it is complete, without an ASGI task; its answer is written with one
+``write``. Everything else (other paths, streamed or large bodies, ``Expect: 100-continue``,
+``HEAD``, HTTP/1.0, upgrades, pipelined requests) takes uvicorn's ASGI path unchanged.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
+import structlog
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from pmproxy.app import ProxyApp
+from pmproxy.errors import UpstreamUnavailableError
+from pmproxy.fastpath import MAX_BODY, Exchange, FastPath
+from pmproxy.forward import Route, error_body, json_headers
+from pmproxy.safety import Headers
 
 
 class TargetPreservingProtocol(HttpToolsProtocol):
@@ -46,6 +57,320 @@ class TargetPreservingProtocol(HttpToolsProtocol):
             if cycle.scope is scope:  # the cycle uvicorn just made for this request
                 # Duck-typed: write, close and is_closing are all the cycle uses.
                 cycle.transport = HeadHoldingTransport(self.transport, self.loop)  # type: ignore[assignment]
+
+
+class ProxyProtocol(TargetPreservingProtocol):
+    """The target-preserving protocol plus the fast path for complete, small requests.
+
+    While a fast request is collected or in flight, ``self.cycle`` is its
+    :class:`_FastCycle`, which carries the few attributes uvicorn's own code reads from a cycle
+    (``response_complete``, ``disconnected``, ``keep_alive``, ``message_event``), so pipelining,
+    disconnects and graceful shutdown behave as they do for an ASGI request.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        app = self.app
+        fast = app.fast if isinstance(app, ProxyApp) else None
+        # uvicorn's concurrency limit (503) and root_path live in its ASGI path; with either
+        # configured, every request takes that path.
+        if self.config.limit_concurrency is not None or self.config.root_path:
+            fast = None
+        self._fastpath = fast
+        self._max_body = min(MAX_BODY, app.settings.max_body_bytes) if fast is not None else 0
+        self._inflight: _FastCycle | None = None
+
+    def on_headers_complete(self) -> None:
+        """Take the request on the fast path if it qualifies, else parse it as uvicorn does."""
+        fast = self._fastpath
+        if fast is not None:
+            cycle: Any = self.cycle  # None before the first request
+            if (cycle is None or cycle.response_complete) and self._take(fast):
+                return
+        super().on_headers_complete()
+
+    def _take(self, fast: FastPath) -> bool:
+        parser = self.parser
+        if self.expect_100_continue or parser.get_http_version() != "1.1":
+            return False
+        if parser.should_upgrade():
+            return False
+        method = parser.get_method()
+        if method == b"HEAD":
+            return False
+        raw, _, query = self.url.partition(b"?")
+        if raw[:1] != b"/" or raw[:2] == b"//":
+            return False  # the ASGI path refuses it (400)
+        found = fast.forwarder.match(raw)
+        if found is None:
+            return False
+        length = 0
+        for name, value in self.headers:
+            if name == b"content-length":
+                if not value.isdigit():
+                    return False  # the ASGI path refuses it (400)
+                length = int(value)
+            elif name == b"transfer-encoding":
+                return False
+        if length > self._max_body:
+            return False  # streamed in (or refused with 413) by the ASGI path
+        cycle = _FastCycle(
+            self,
+            fast,
+            found[0],
+            found[1],
+            method=method.decode("ascii"),
+            query=query,
+            headers=self.headers,
+            keep_alive=parser.should_keep_alive(),
+        )
+        self.cycle = cycle  # type: ignore[assignment]  # duck-typed, see the class docstring
+        self._inflight = cycle
+        return True
+
+    def on_body(self, body: bytes) -> None:
+        """Collect a fast request's body (small: its length was checked), else as uvicorn."""
+        cycle: object = self.cycle
+        if isinstance(cycle, _FastCycle):
+            cycle.parts.append(body)
+            return
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        """Forward a fast request now that all of it is here, else as uvicorn."""
+        cycle: object = self.cycle
+        if isinstance(cycle, _FastCycle):
+            cycle.start()
+            return
+        super().on_message_complete()
+
+    def fast_done(self, cycle: _FastCycle) -> None:
+        """A fast request's answer is written (or cut): next request, or keep-alive wait."""
+        if self._inflight is cycle:
+            self._inflight = None
+        if self.transport is not None:
+            self.on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The client went away: a fast request in flight writes nothing more."""
+        cycle = self._inflight
+        if cycle is not None:
+            cycle.gone()
+        super().connection_lost(exc)
+
+    def resume_writing(self) -> None:
+        """The client's socket buffer drained: a streamed fast answer reads its upstream again."""
+        super().resume_writing()
+        cycle = self._inflight
+        if cycle is not None and cycle.exchange is not None:
+            cycle.exchange.writable()
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: a fast request in flight is answered, then the connection closes."""
+        cycle = self._inflight
+        if cycle is not None and not cycle.response_complete:
+            cycle.keep_alive = False
+            current: Any = self.cycle  # an ASGI cycle queued behind it, if any
+            if current is not cycle and current is not None:
+                current.keep_alive = False
+            return
+        super().shutdown()
+
+
+class _NoEvent:
+    """Stands in for a cycle's ``message_event``: nothing waits on a fast request's body."""
+
+    def set(self) -> None:
+        return
+
+
+class _FastCycle:
+    """One request on the fast path: its parts while it arrives, then the client's answer.
+
+    Implements :class:`pmproxy.fastpath.Reply` with uvicorn's framing rules, so both paths send
+    the same bytes: the upstream's ``Content-Length`` when it gave one, else chunked transfer
+    coding (except for 204 and 304), and ``connection: close`` when the connection ends after
+    the answer.
+    """
+
+    message_event: ClassVar[_NoEvent] = _NoEvent()
+
+    __slots__ = (
+        "_chunked",
+        "_fast",
+        "_headers",
+        "_method",
+        "_protocol",
+        "_query",
+        "_rest",
+        "_route",
+        "_transport",
+        "disconnected",
+        "exchange",
+        "keep_alive",
+        "parts",
+        "response_complete",
+    )
+
+    def __init__(
+        self,
+        protocol: ProxyProtocol,
+        fast: FastPath,
+        route: Route,
+        rest: bytes,
+        *,
+        method: str,
+        query: bytes,
+        headers: Headers,
+        keep_alive: bool,
+    ) -> None:
+        self._protocol = protocol
+        self._transport = protocol.transport
+        self._fast = fast
+        self._route = route
+        self._rest = rest
+        self._method = method
+        self._query = query
+        self._headers = headers
+        self._chunked = False
+        self.keep_alive = keep_alive
+        self.parts: list[bytes] = []
+        self.response_complete = False
+        self.disconnected = False
+        self.exchange: Exchange | None = None
+
+    def start(self) -> None:
+        """The whole request is here: forward it (or answer it locally)."""
+        parts = self.parts
+        body = b"".join(parts) if len(parts) > 1 else (parts[0] if parts else b"")
+        client = self._protocol.client
+        try:
+            self._fast.handle(
+                self._route,
+                self._rest,
+                method=self._method,
+                query=self._query,
+                headers=self._headers,
+                body=body,
+                client_ip=client[0] if client else None,
+                reply=self,
+            )
+        except Exception:
+            # A bug, not a client's or an upstream's fault: answer as uvicorn would (500).
+            structlog.get_logger("pmproxy.server").exception("fastpath.failed")
+            if not self.response_complete:
+                self.keep_alive = False
+                payload = error_body("internal error in pmproxy")
+                self.answer(500, json_headers(payload), payload)
+
+    def gone(self) -> None:
+        """The client's connection is lost."""
+        self.disconnected = True
+        exchange = self.exchange
+        if exchange is not None:
+            exchange.writable()  # a paused upstream must be read to its end and released
+
+    def _head(self, status: int, headers: Headers) -> bytes | None:
+        parts = [STATUS_LINE[status]]
+        lines = 2  # the status line and the blank line
+        has_length = False
+        for group in (self._protocol.server_state.default_headers, headers):
+            for name, value in group:
+                parts += (name, b": ", value, b"\r\n")
+                if name == b"content-length":
+                    has_length = True
+            lines += len(group)
+        if not self.keep_alive:
+            parts.append(b"connection: close\r\n")
+            lines += 1
+        if not has_length and status not in (204, 304):
+            # As uvicorn frames an ASGI answer without a length (the two paths send the same).
+            parts.append(b"transfer-encoding: chunked\r\n")
+            self._chunked = True
+            lines += 1
+        parts.append(b"\r\n")
+        head = b"".join(parts)
+        # One line break per line: no header name or value can split the head.
+        return head if head.count(b"\n") == lines else None
+
+    def _bad_head(self) -> None:
+        exc = UpstreamUnavailableError(
+            self._route.name, f"the {self._route.name} upstream sent an invalid header"
+        )
+        payload = self._fast.forwarder.failed(self._route.name, self._method, exc)
+        self.answer(exc.status, json_headers(payload), payload)
+
+    def answer(self, status: int, headers: Headers, body: bytes) -> None:
+        """Write a whole answer with one ``write``."""
+        if self.response_complete:
+            return
+        head = self._head(status, headers)
+        if head is None:
+            self._bad_head()
+            return
+        self.response_complete = True
+        if not self.disconnected:
+            if self._chunked:
+                if body:
+                    head += b"%x\r\n%b\r\n" % (len(body), body)
+                self._transport.write(head + b"0\r\n\r\n")
+            else:
+                self._transport.write(head + body if body else head)
+        self._complete()
+
+    def begin(self, status: int, headers: Headers, data: bytes) -> None:
+        """Write the head of a streamed answer and the first piece of its body (one write)."""
+        if self.response_complete:
+            return
+        head = self._head(status, headers)
+        if head is None:
+            self._bad_head()
+            return
+        if not self.disconnected:
+            if data and self._chunked:
+                head += b"%x\r\n%b\r\n" % (len(data), data)
+            elif data:
+                head += data
+            self._transport.write(head)
+
+    def chunk(self, data: bytes) -> None:
+        """Write a piece of a streamed answer's body."""
+        if self.response_complete or self.disconnected or not data:
+            return
+        if self._chunked:
+            self._transport.write(b"%x\r\n%b\r\n" % (len(data), data))
+        else:
+            self._transport.write(data)
+
+    def end(self) -> None:
+        """Finish a streamed answer."""
+        if self.response_complete:
+            return
+        self.response_complete = True
+        if self._chunked and not self.disconnected:
+            self._transport.write(b"0\r\n\r\n")
+        self._complete()
+
+    def abort(self) -> None:
+        """Cut the client's connection (a started answer cannot be finished)."""
+        if self.response_complete:
+            return
+        self.response_complete = True
+        self.keep_alive = False
+        self._complete()
+
+    def paused(self) -> bool:
+        """Whether the client's socket buffer is over its high-water mark."""
+        return bool(self._protocol.flow.write_paused) and not self.disconnected
+
+    def follow(self, exchange: Exchange | None) -> None:
+        """Remember the exchange to tell when the client can take more."""
+        self.exchange = exchange
+
+    def _complete(self) -> None:
+        if not self.keep_alive:
+            self._transport.close()
+        self._protocol.fast_done(self)
 
 
 class HeadHoldingTransport:
@@ -100,7 +425,7 @@ def config(app: ProxyApp, *, host: str, port: int, log_level: str) -> uvicorn.Co
         host=host,
         port=port,
         loop="uvloop",
-        http=TargetPreservingProtocol,
+        http=ProxyProtocol,
         ws="websockets-sansio",
         lifespan="on",
         access_log=False,
