@@ -132,6 +132,8 @@ def make_frames(seed: int, *, fresh_sizes: bool) -> list[bytes]:
 def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
     _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
     _wire_units._SIZE_MEMO.clear()
+    _wire_units._PRICE_BYTES_MEMO.clear()
+    _wire_units._SIZE_BYTES_MEMO.clear()
     books: dict[str, Book] = {}
     for frame in frames:
         for event in decode_market_raw(frame):
@@ -151,6 +153,8 @@ def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
 def run_pmtrader_columns(frames: list[bytes]) -> dict[str, Book]:
     _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
     _wire_units._SIZE_MEMO.clear()
+    _wire_units._PRICE_BYTES_MEMO.clear()
+    _wire_units._SIZE_BYTES_MEMO.clear()
     books: dict[str, Book] = {}
     for frame in frames:
         for event in decode_market(frame):

@@ -11,7 +11,7 @@ path.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, TypeVar
 
 __all__ = [
     "AMOUNT_SCALE",
@@ -37,17 +37,25 @@ _POW10: Final = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 # bounded memo per unit turns the parse into one C-level dict lookup; when full it starts over.
 _PRICE_MEMO: dict[str, int] = {}
 _SIZE_MEMO: dict[str, int] = {}
+# The same, keyed by the raw JSON bytes of a canonical value (digits, at most one dot), for
+# :mod:`pmtrader._book_wire`, which reads changed levels straight from the wire.
+_PRICE_BYTES_MEMO: dict[bytes, int] = {}
+_SIZE_BYTES_MEMO: dict[bytes, int] = {}
 _MEMO_LIMIT: Final = 65_536
+_Text = TypeVar("_Text", str, bytes)
 
 
 def _parse_fixed(text: str, decimals: int, what: str) -> int:
     whole, dot, frac = text.partition(".")
-    # The venue's own spelling ("1200", "310.5"): digits, at most one dot, few enough decimals.
-    if whole.isdigit() and whole.isascii() and len(frac) <= decimals:
-        if not dot:
-            return int(whole) * _POW10[decimals]
-        if frac.isdigit() and frac.isascii():
-            return int(whole) * _POW10[decimals] + int(frac) * _POW10[decimals - len(frac)]
+    # The venue's own spelling ("1200", "310.5"): ASCII digits, at most one dot, few enough
+    # decimals. One int() of the digits padded to the unit ("310" + "500000").
+    if (
+        text.isascii()
+        and whole.isdigit()
+        and len(frac) <= decimals
+        and (frac.isdigit() or not dot)
+    ):
+        return int(whole + frac.ljust(decimals, "0"))
     if dot and not frac:
         frac = "0"
     if (
@@ -125,7 +133,8 @@ def _parse_many(texts: list[str], memo: dict[str, int], decimals: int, what: str
     return out
 
 
-def _remember(memo: dict[str, int], text: str, units: int) -> None:
+def _remember(memo: dict[_Text, int], text: _Text, units: int) -> None:
+    """Store in a bounded memo, starting it over when full (also used by ``_book_wire``)."""
     if len(memo) >= _MEMO_LIMIT:
         memo.clear()
     memo[text] = units

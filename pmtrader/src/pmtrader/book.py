@@ -48,16 +48,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-from pmtrader._book_wire import (
-    UNCHANGED,
-    SideChanges,
-    SideIndex,
-    checked_removals,
-    parse_side,
-    side_changes,
-    swap,
-    unswap,
-)
+from pmtrader._book_wire import Change, SideChanges, SideIndex, parse_side, side_changes
 from pmtrader._wire_units import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -138,6 +129,35 @@ def _occupancy(name: str, prices: list[int], sizes: list[int]) -> bytearray:
             )
         seen.add(price)
     raise AssertionError("unreachable: the fast checks failed but no level is invalid")
+
+
+def _checked(changes: SideChanges, occ: bytearray) -> bool:
+    """Whether a side's new levels are valid once its gone levels are removed (no mutation)."""
+    added, gone = changes
+    if len(added) == 1 and len(gone) == 1 and added[0][1] == gone[0][1]:
+        return added[0][2] > 0  # one level resized: the usual change
+    freed = {price for _, price, _ in gone}
+    seen: set[int] = set()
+    for _, price, size in added:
+        if not 0 < price < PRICE_SCALE or size <= 0 or price in seen:
+            return False
+        if occ[price] and price not in freed:
+            return False  # the price is already a level the snapshot keeps: a repeat
+        seen.add(price)
+    return True
+
+
+def _swap(
+    index: SideIndex, gone: list[Change], added: list[Change], occ: bytearray, sizes: list[int]
+) -> None:
+    """Take ``gone`` levels out of a side and put ``added`` in (swapped, it undoes itself)."""
+    for text, price, _ in gone:
+        del index[text]
+        occ[price] = 0
+    for text, price, size in added:
+        index[text] = (price, size)
+        occ[price] = 1
+        sizes[price] = size
 
 
 def _price_decimal(units: int) -> Decimal:
@@ -412,13 +432,15 @@ class Book:
         wire = self._wire
         if wire is not None:
             old_bids, old_asks, bid_index, ask_index = wire
-            bid_changes = UNCHANGED if bids == old_bids else side_changes(bid_index, bids)
-            ask_changes = UNCHANGED if asks == old_asks else side_changes(ask_index, asks)
-            if (
-                bid_changes is not None
-                and ask_changes is not None
-                and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes)
-            ):
+            bid_changes = ask_changes = None  # None: the side is byte for byte the last one
+            usable = True
+            if bids != old_bids:
+                bid_changes = side_changes(bid_index, old_bids, bids)
+                usable = bid_changes is not None
+            if usable and asks != old_asks:
+                ask_changes = side_changes(ask_index, old_asks, asks)
+                usable = ask_changes is not None
+            if usable and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes):
                 self._wire = (bids, asks, bid_index, ask_index)
                 self.timestamp = timestamp
                 self.hash = hash
@@ -435,27 +457,38 @@ class Book:
     def _apply_changes(
         self,
         bid_index: SideIndex,
-        bid_changes: SideChanges,
+        bid_changes: SideChanges | None,
         ask_index: SideIndex,
-        ask_changes: SideChanges,
+        ask_changes: SideChanges | None,
     ) -> bool:
         """Apply both sides' level changes if the result is a valid, uncrossed book.
 
-        Returns False with nothing changed otherwise (the caller's full parse then raises).
+        ``None`` is a side that did not change. Returns False with nothing changed otherwise
+        (the caller's full parse then raises).
         """
-        bids_gone = checked_removals(bid_index, bid_changes, self._bid_occ)
-        asks_gone = checked_removals(ask_index, ask_changes, self._ask_occ)
-        if bids_gone is None or asks_gone is None:
+        bid_occ, ask_occ = self._bid_occ, self._ask_occ
+        if (bid_changes is not None and not _checked(bid_changes, bid_occ)) or (
+            ask_changes is not None and not _checked(ask_changes, ask_occ)
+        ):
             return False
-        swap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
-        swap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
-        bid = self._bid_occ.rfind(1)
-        ask = self._ask_occ.find(1)
-        bid = bid if bid > 0 else _NO_BID
-        ask = ask if ask > 0 else _NO_ASK
+        bid, ask = self.bid, self.ask
+        if bid_changes is not None:
+            added, gone = bid_changes
+            _swap(bid_index, gone, added, bid_occ, self._bid_sizes)
+            if len(added) != 1 or len(gone) != 1 or added[0][1] != gone[0][1]:
+                bid = bid_occ.rfind(1)
+                bid = bid if bid > 0 else _NO_BID
+        if ask_changes is not None:
+            added, gone = ask_changes
+            _swap(ask_index, gone, added, ask_occ, self._ask_sizes)
+            if len(added) != 1 or len(gone) != 1 or added[0][1] != gone[0][1]:
+                ask = ask_occ.find(1)
+                ask = ask if ask > 0 else _NO_ASK
         if bid >= ask:
-            unswap(bid_index, bid_changes, bids_gone, self._bid_occ, self._bid_sizes)
-            unswap(ask_index, ask_changes, asks_gone, self._ask_occ, self._ask_sizes)
+            if bid_changes is not None:
+                _swap(bid_index, bid_changes[0], bid_changes[1], bid_occ, self._bid_sizes)
+            if ask_changes is not None:
+                _swap(ask_index, ask_changes[0], ask_changes[1], ask_occ, self._ask_sizes)
             return False
         self.bid = bid
         self.bid_size = self._bid_sizes[bid] if bid else 0
