@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from pmtrader._amounts import (
@@ -218,8 +219,9 @@ def op_create_order(
     post_only: bool = False,
     tick_size: Decimal | None = None,
     neg_risk: bool | None = None,
+    balance: Number | None = None,
 ) -> Op[SignedOrder]:
-    """Check and sign a limit order."""
+    """Check and sign a limit order (a BUY with ``balance`` shrinks to fit it with its fees)."""
     side, order_type = (
         parse_choice(Side, side, "side"),
         parse_choice(OrderType, order_type, "order_type"),
@@ -229,6 +231,14 @@ def op_create_order(
     market = yield from op_order_market(cache, token_id, tick_size, neg_risk)
     check_price(price_d, market.tick_size)
     check_cents(size_d, "size", market.min_order_size)
+    if balance is not None:
+        capped = yield from _op_balance_cap(
+            signing, side, size_d * price_d, price_d, balance=balance, market=market
+        )
+        shares = Decimal(math.floor(capped / Fraction(price_d) * 100)) / 100  # whole cents
+        size_d = check_cents(
+            min(size_d, shares), "size capped to the balance", market.min_order_size
+        )
     amounts = limit_amounts(side, price_d, size_d, market.tick_size)
     yield from op_check_version(signing)
     return signing.sign(token_id, amounts, market.neg_risk, expiry)
@@ -282,9 +292,10 @@ def op_create_market_order(
         price_d = _exact(price, "price")
     check_price(price_d, market.tick_size)
     if balance is not None:
-        amount_d = yield from _op_capped_amount(
+        capped = yield from _op_balance_cap(
             signing, side, amount_d, price_d, balance=balance, market=market
         )
+        amount_d = min(amount_d, Decimal(math.floor(capped * 100)) / 100)  # whole cents
     amounts = market_amounts(side, amount_d, price_d, market.tick_size)
     shares = Decimal(amounts.shares) / 1_000_000
     if shares < market.min_order_size:
@@ -297,7 +308,7 @@ def op_create_market_order(
     return signing.sign(token_id, amounts, market.neg_risk, 0)
 
 
-def _op_capped_amount(
+def _op_balance_cap(
     signing: Signing,
     side: Side,
     amount: Decimal,
@@ -305,12 +316,10 @@ def _op_capped_amount(
     *,
     balance: Number,
     market: _Market,
-) -> Op[Decimal]:
-    """``amount`` shrunk to whole cents so that it and its fees fit in ``balance``."""
+) -> Op[Fraction]:
+    """The pUSD a BUY of ``amount`` may spend so that it and its fees fit in ``balance``."""
     if side is not Side.BUY:
-        raise ValidationError(
-            "balance= caps the pUSD a market BUY spends; a SELL spends shares: omit it"
-        )
+        raise ValidationError("balance= caps the pUSD a BUY spends; a SELL spends shares: omit it")
     have = _exact(balance, "balance")
     if not have.is_finite() or have <= 0:
         raise ValidationError(f"balance must be a positive number of pUSD, got {balance}")
@@ -324,13 +333,12 @@ def _op_capped_amount(
     capped = buy_amount_for_balance(
         amount, price, have, market.fee, builder_taker_rate=builder_rate
     )
-    cents = Decimal(math.floor(capped * 100)) / 100
-    if cents <= 0:
+    if capped * 100 < 1:
         raise ValidationError(
             f"a balance of {plain(have)} pUSD leaves nothing to spend at {price} once the fees "
             "are paid: deposit more pUSD"
         )
-    return min(amount, cents)
+    return capped
 
 
 def op_post_order(

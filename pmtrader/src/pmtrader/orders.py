@@ -89,6 +89,7 @@ class Orders(SyncGroup):
         post_only: bool = False,
         tick_size: Decimal | None = None,
         neg_risk: bool | None = None,
+        balance: Number | None = None,
     ) -> SignedOrder:
         """Check and sign a limit order without sending it.
 
@@ -102,6 +103,9 @@ class Orders(SyncGroup):
             post_only: The order will be posted post-only (checked here: GTC/GTD only).
             tick_size: A coarser tick than the market's, if you want one.
             neg_risk: Override the market's neg-risk flag (normally read from the venue).
+            balance: Your pUSD balance (BUY only), like py-clob-client-v2's
+                ``user_usdc_balance``: the size shrinks (to whole cents of shares) so that its
+                cost plus the platform and builder taker fees fit in it.
 
         Raises:
             InvalidPriceError: Off the tick grid or outside (0, 1).
@@ -121,6 +125,7 @@ class Orders(SyncGroup):
                 post_only=post_only,
                 tick_size=tick_size,
                 neg_risk=neg_risk,
+                balance=balance,
             )
         )
 
@@ -212,6 +217,7 @@ class Orders(SyncGroup):
         order_type: OrderType | str = OrderType.GTC,
         expiration: int | None = None,
         post_only: bool = False,
+        balance: Number | None = None,
     ) -> OrderResponse:
         """Check, sign and post a limit order (see :meth:`create_order` and :meth:`post_order`)."""
         order = self.create_order(
@@ -222,6 +228,7 @@ class Orders(SyncGroup):
             order_type=order_type,
             expiration=expiration,
             post_only=post_only,
+            balance=balance,
         )
         return self.post_order(order, order_type, post_only=post_only)
 
@@ -375,6 +382,7 @@ class AsyncOrders(AsyncGroup):
         post_only: bool = False,
         tick_size: Decimal | None = None,
         neg_risk: bool | None = None,
+        balance: Number | None = None,
     ) -> SignedOrder:
         """See :meth:`Orders.create_order`."""
         return await self._run(
@@ -390,6 +398,7 @@ class AsyncOrders(AsyncGroup):
                 post_only=post_only,
                 tick_size=tick_size,
                 neg_risk=neg_risk,
+                balance=balance,
             )
         )
 
@@ -458,6 +467,7 @@ class AsyncOrders(AsyncGroup):
         order_type: OrderType | str = OrderType.GTC,
         expiration: int | None = None,
         post_only: bool = False,
+        balance: Number | None = None,
     ) -> OrderResponse:
         """See :meth:`Orders.create_and_post_order`."""
         order = await self.create_order(
@@ -468,6 +478,7 @@ class AsyncOrders(AsyncGroup):
             order_type=order_type,
             expiration=expiration,
             post_only=post_only,
+            balance=balance,
         )
         return await self.post_order(order, order_type, post_only=post_only)
 

@@ -20,7 +20,13 @@ from pmtrader.models.clob import FeeDetails
 from pmtrader.testing import SimServer, new_wallet
 from py_clob_client_v2 import adjust_buy_amount_for_fees
 
-from pmtrader import Client, InsufficientBalanceError, SignatureType, ValidationError
+from pmtrader import (
+    Client,
+    InsufficientBalanceError,
+    OrderSizeError,
+    SignatureType,
+    ValidationError,
+)
 
 from .conftest import Catalogue, close_api, open_api, wallet_settings
 
@@ -145,6 +151,17 @@ def test_balance_is_for_buys_and_must_leave_something(
                 price="0.5",
                 balance=10.0,  # type: ignore[arg-type]  # the float an untyped caller sends
             )
+        with pytest.raises(ValidationError, match="a SELL spends shares"):
+            client.orders.create_order(token, "SELL", price="0.5", size=10, balance=10)
+        minimum = client.books.get_order_book(token).min_order_size
+        with pytest.raises(OrderSizeError, match=r"size capped to the balance .* is below"):
+            client.orders.create_order(
+                token, "BUY", price="0.5", size=minimum * 2, balance=minimum / 4
+            )
+        order = client.orders.create_order(
+            token, "BUY", price="0.5", size=minimum * 4, balance=minimum
+        )
+        assert minimum * 1_000_000 * 2 > order.amounts.shares >= minimum * 1_000_000
         with pytest.raises(ValidationError, match="leaves nothing to spend"):
             client.orders.create_market_order(token, "BUY", amount=10, price="0.5", balance="0.001")
 

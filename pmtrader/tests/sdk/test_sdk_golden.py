@@ -445,3 +445,34 @@ def test_balance_capped_market_buys_size_like_the_official_client(
         official.takerAmount,
     )
     assert order.amounts.maker_amount <= int(Decimal(balance) * 1_000_000)
+
+
+@pytest.mark.parametrize(
+    ("price", "size", "balance"),
+    [
+        ("0.5", "10", "5"),  # 5 pUSD of shares, capped below 5 by the fees
+        ("0.56", "21.37", "11"),
+        ("0.56", "21.37", "1000"),  # fits: unchanged
+        ("0.07", "500", "30.01"),
+    ],
+)
+def test_balance_capped_limit_buys_size_like_the_official_client(
+    venue: _Venue, price: str, size: str, balance: str
+) -> None:
+    official = _official_client(venue).create_order(
+        OrderArgsV2(
+            token_id=TOKEN,
+            price=float(price),
+            size=float(size),
+            side="BUY",
+            user_usdc_balance=float(balance),
+        ),
+        PartialCreateOrderOptions(tick_size="0.01", neg_risk=False),
+    )
+    with _client(venue, builder_code=BUILDER) as client:
+        order = client.orders.create_order(TOKEN, "BUY", price=price, size=size, balance=balance)
+    assert (order.raw.makerAmount, order.raw.takerAmount) == (
+        official.makerAmount,
+        official.takerAmount,
+    )
+    assert order.amounts.maker_amount <= int(Decimal(balance) * 1_000_000)
