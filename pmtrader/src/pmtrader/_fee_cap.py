@@ -1,11 +1,12 @@
-"""Balance-capped market BUYs: spend at most what the wallet holds, fees included.
+"""Balance-capped BUYs: spend at most what the wallet holds, fees included.
 
-A market BUY of ``amount`` pUSD also pays the platform's taker fee and, when the order carries a
-builder code, the builder's taker fee; the venue admits it only if the funder holds the notional
-*plus* those fees. py-clob-client-v2 shrinks the amount when the caller passes
-``user_usdc_balance`` (``fees.adjust_buy_amount_for_fees``); :func:`buy_amount_for_balance` is
-that rule on exact rationals (the official one runs in binary floats), and
-:func:`op_builder_taker_rate` reads the builder's fee rate the way the official client does.
+A BUY of ``amount`` pUSD (a market order's amount, a limit order's size x price) also pays the
+platform's taker fee and, when the order carries a builder code, the builder's taker fee; the
+venue admits it only if the funder holds the notional *plus* those fees. py-clob-client-v2
+shrinks the amount when the caller passes ``user_usdc_balance`` (for market and limit BUYs,
+``fees.adjust_buy_amount_for_fees``); :func:`buy_amount_for_balance` is that rule on exact
+rationals (the official one runs in binary floats), and :func:`op_builder_taker_rate` reads the
+builder's fee rate the way the official client does.
 
 The rule, with ``p`` the order's worst price and ``r``/``e`` the market's fee rate and exponent::
 

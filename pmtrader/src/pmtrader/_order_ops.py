@@ -111,7 +111,8 @@ class Signing:
     """What signing needs from the client: settings, the key, a clock and a salt source.
 
     It also remembers the venue's order version (``GET /version``) once it has been asked, so
-    a client checks it before its first order and not again (see :func:`op_check_version`).
+    a client checks it before its first order and not again (see :func:`op_check_version`),
+    and the taker fee rate of each builder code it has sized a balance-capped BUY for.
     """
 
     def __init__(
