@@ -304,9 +304,8 @@ class Exchange:
         conn = self._conn
         if conn is None:
             return
-        error = conn.error
-        if error is not None:
-            self._lost(error)
+        if conn.error is not None:
+            self._lost(conn.error)
             return
         if not conn.head_done:
             return
@@ -354,7 +353,13 @@ class Exchange:
         self._timer = self._pool.loop.call_later(self._fast.read_timeout, self._timed_out)
 
     def _finish(self, response: Response) -> None:
-        self._done_with_conn()
+        timer = self._timer
+        if timer is not None:
+            timer.cancel()
+            self._timer = None
+        conn = self._conn
+        if conn is not None:
+            conn.notify = None
         body = response.take()
         status = response.status
         response.release()

@@ -48,7 +48,6 @@ class _Connection(asyncio.Protocol):
     __slots__ = (
         "_buffered",
         "_chunks",
-        "_error",
         "_headers",
         "_interim",
         "_loop",
@@ -57,6 +56,7 @@ class _Connection(asyncio.Protocol):
         "busy",
         "closed",
         "complete",
+        "error",
         "head_done",
         "idle_since",
         "keep_alive",
@@ -82,14 +82,14 @@ class _Connection(asyncio.Protocol):
     def _reset(self) -> None:
         self.status = 0
         self._headers: Headers = []
-        self._chunks: collections.deque[bytes] = collections.deque()
+        self._chunks: list[bytes] = []
         self._buffered = 0
         self._paused = False
         self.head_done = False
         self.complete = False
         self.keep_alive = True
         self._interim = False
-        self._error: BaseException | None = None
+        self.error: BaseException | None = None  # why the exchange failed, if it did
         self._waiter: asyncio.Future[None] | None = None
         # The server's fast path follows an exchange by callback instead of a waiter: called
         # once after each batch of bytes is parsed and when the connection fails or closes.
@@ -164,7 +164,8 @@ class _Connection(asyncio.Protocol):
         self.status = status
         self.keep_alive = self.parser.should_keep_alive()
         self.head_done = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def on_body(self, body: bytes) -> None:
         self._chunks.append(body)
@@ -172,14 +173,16 @@ class _Connection(asyncio.Protocol):
         if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
             self._paused = True
             self.transport.pause_reading()
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     def on_message_complete(self) -> None:
         if self._interim:
             self._interim = False
             return
         self.complete = True
-        self._wake()
+        if self._waiter is not None:
+            self._wake()
 
     # --- exchange ---
 
@@ -197,8 +200,8 @@ class _Connection(asyncio.Protocol):
                 waiter.set_result(None)
 
     def _fail(self, exc: BaseException) -> None:
-        if self._error is None:
-            self._error = exc
+        if self.error is None:
+            self.error = exc
         waiter = self._waiter
         if waiter is not None:
             self._waiter = None
@@ -206,8 +209,8 @@ class _Connection(asyncio.Protocol):
                 waiter.set_exception(exc)
 
     async def _wait(self, seconds: float) -> None:
-        if self._error is not None:
-            raise self._error
+        if self.error is not None:
+            raise self.error
         waiter = self._loop.create_future()
         self._waiter = waiter
         timer = self._loop.call_later(seconds, self._timed_out, waiter)
@@ -215,11 +218,6 @@ class _Connection(asyncio.Protocol):
             await waiter
         finally:
             timer.cancel()
-
-    @property
-    def error(self) -> BaseException | None:
-        """Why the exchange on this connection failed, if it did."""
-        return self._error
 
     def _timed_out(self, waiter: asyncio.Future[None]) -> None:
         if not waiter.done():
@@ -281,7 +279,7 @@ class Response:
         if not chunks:
             return b""
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        chunks.clear()
+        conn._chunks = []
         conn._buffered = 0
         if conn._paused and conn.transport is not None:
             conn._paused = False

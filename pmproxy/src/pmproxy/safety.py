@@ -111,8 +111,24 @@ _DROPPED_REQUEST: Final = frozenset(
 # Response headers never returned: cookies the upstream sets (a proxy shared by many clients
 # must not hand one client's session to the next) and anything about the upstream connection.
 _DROPPED_RESPONSE: Final = frozenset({b"set-cookie", b"set-cookie2"})
+_NEVER_RETURNED: Final = HOP_BY_HOP | _DROPPED_RESPONSE
 
 Headers = list[tuple[bytes, bytes]]
+
+
+_NONE: Final = frozenset[bytes]()
+_PLAIN_CONNECTION: Final = frozenset(
+    {b"keep-alive", b"Keep-Alive", b"close", b"Close", b"upgrade", b"Upgrade"}
+)
+
+
+def _named_by_connection(headers: Headers) -> frozenset[bytes]:
+    # Usually no Connection header, or one that names only hop-by-hop headers (keep-alive,
+    # close), which go anyway: one plain pass, no set built.
+    for name, value in headers:
+        if name == b"connection" and value not in _PLAIN_CONNECTION:
+            return _connection_named(headers)
+    return _NONE
 
 
 def _connection_named(headers: Headers) -> frozenset[bytes]:
@@ -123,9 +139,8 @@ def _connection_named(headers: Headers) -> frozenset[bytes]:
     return frozenset(named)
 
 
-def _check_value(value: bytes) -> None:
-    if b"\r" in value or b"\n" in value or b"\x00" in value:
-        raise UnsafeRequestError("a header value holds CR, LF or NUL")
+# Everything dropped from a request by name alone (one set lookup per header).
+_NEVER_FORWARDED: Final = HOP_BY_HOP | _DROPPED_REQUEST
 
 
 def request_headers(headers: Headers, *, client_ip: str | None) -> Headers:
@@ -140,14 +155,13 @@ def request_headers(headers: Headers, *, client_ip: str | None) -> Headers:
     Raises:
         UnsafeRequestError: a header value holds CR, LF or NUL.
     """
-    named = _connection_named(headers) if any(n == b"connection" for n, _ in headers) else None
+    named = _named_by_connection(headers)
     out: Headers = []
     for name, value in headers:
-        if name in HOP_BY_HOP or name in _DROPPED_REQUEST or name.startswith(b"x-forwarded-"):
+        if name in _NEVER_FORWARDED or name.startswith(b"x-forwarded-") or name in named:
             continue
-        if named is not None and name in named:
-            continue
-        _check_value(value)
+        if b"\r" in value or b"\n" in value or b"\x00" in value:
+            raise UnsafeRequestError("a header value holds CR, LF or NUL")
         out.append((name, value))
     if client_ip:
         out.append((b"x-forwarded-for", client_ip.encode("latin-1")))
@@ -161,19 +175,17 @@ def response_headers(headers: Headers) -> Headers:
     ``Set-Cookie``; keeps everything else, including ``Content-Length`` and
     ``Content-Encoding`` (the body is relayed undecoded).
     """
-    named = _connection_named(headers) if any(n == b"connection" for n, _ in headers) else None
+    named = _named_by_connection(headers)
     return [
         (name, value)
         for name, value in headers
-        if name not in HOP_BY_HOP
-        and name not in _DROPPED_RESPONSE
-        and (named is None or name not in named)
+        if name not in _NEVER_RETURNED and name not in named
     ]
 
 
 def has_credentials(headers: Headers) -> bool:
     """Whether a request carries anything that makes its answer caller-specific."""
-    return any(
-        name.startswith(b"poly_") or name.startswith(b"poly-") or name == b"authorization"
-        for name, _ in headers
-    )
+    for name, _ in headers:
+        if name.startswith((b"poly_", b"poly-")) or name == b"authorization":
+            return True
+    return False
