@@ -1,10 +1,13 @@
 """Engine hot path: compiled (mypyc wheel) vs interpreted, on one fixed replay of 300k events.
 
 A seeded stream of 300,000 market events (book level deltas and trade prints, four tokens) runs
-through book -> strategy -> risk -> orders -> positions with the dry-run gateway filling through
-``pmtrader.sim.matching``. The same worker runs twice in separate processes: once on the
-interpreted sources (the editable install) and once on the mypyc-compiled wheel built from the
-sdist (``HATCH_BUILD_HOOK_ENABLE_MYPYC=1``). Prints events/s for both, the ratio (target >= 4x)
+through book -> strategy -> risk -> orders -> positions with the dry-run venue (the synchronous core
+of the dry-run gateway, ``pmengine.dryrun``): orders that cross the book fill through
+``pmtrader.sim.matching``, resting quotes fill when a trade prints through them. The strategy is a
+plain Python function (user code, the same in both builds) called on every top-of-book change.
+The same worker runs twice in separate processes: once on the interpreted sources (the editable
+install) and once on the mypyc-compiled wheel built from the sdist
+(``HATCH_BUILD_HOOK_ENABLE_MYPYC=1``). Prints events/s for both, the ratio (target >= 4x)
 and tick->decision latency p50/p99, then checks that both runs ended in the identical state
 (positions, cash, realized P&L, orders, fills, denials), so a fast wrong engine fails.
 
@@ -70,8 +73,6 @@ def worker(n: int) -> dict[str, object]:
     """Replay the stream in this process; return timings and the final state."""
     from pmengine._build import build_kind
     from pmengine.core import EngineCore
-    from pmengine.gateway import DryRunGateway, SignedOrder, VenueFill
-    from pmengine.order import OrderRequest
     from pmengine.replay import ReplayDriver
     from pmengine.risk import RiskLimits
 
@@ -94,8 +95,6 @@ def worker(n: int) -> dict[str, object]:
         book.tick = 100
         book.min_size = 5 * U
     driver = ReplayDriver(core, list(TOKENS), "bench", start_ms)
-    gateway = DryRunGateway(core.books.get, cash=10_000 * U, clock=lambda: driver.clock_ms)
-    signed: dict[str, SignedOrder] = {}
 
     def strategy(token: str, bid: int, ask: int, held: int) -> list[tuple[int, int, int]]:
         """Join the touch on both sides (sell only what is held) while the spread allows."""
@@ -106,36 +105,8 @@ def worker(n: int) -> dict[str, object]:
             quotes.append((1, ask, 10 * U))
         return quotes
 
-    def fills(found: list[VenueFill]) -> list[tuple[str, int, int, int, int]]:
-        return [(f.order_hash, f.side, f.price, f.size, f.fee) for f in found]
-
-    def sign(req: OrderRequest, now: int) -> str:
-        order = gateway.sign(req, tick=100, neg_risk=False, now_ms=now)
-        signed[order.order_hash] = order
-        return order.order_hash
-
-    def submit(order_hash: str) -> list[tuple[str, int, int, int, int]]:
-        return fills(gateway.submit_now(signed.pop(order_hash)).fills)
-
-    def cancel(order_hash: str) -> bool:
-        return bool(gateway.cancel_now([order_hash]))
-
-    def on_book(token: str) -> list[tuple[str, int, int, int, int]]:
-        return fills(gateway.on_book(token))
-
-    def on_trade(token: str, price: int, size: int) -> list[tuple[str, int, int, int, int]]:
-        return fills(gateway.on_trade(token, price, size))
-
     t_start = time.perf_counter_ns()
-    driver.run(
-        stream,
-        strategy=strategy,
-        sign=sign,
-        submit=submit,
-        cancel=cancel,
-        on_book=on_book,
-        on_trade=on_trade,
-    )
+    driver.run(stream, strategy=strategy)
     elapsed = (time.perf_counter_ns() - t_start) / 1e9
     latencies = sorted(driver.latencies)
 

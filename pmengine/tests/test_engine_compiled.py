@@ -11,9 +11,11 @@ import os
 import subprocess
 import sys
 import zipfile
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
+from pmengine._build import COMPILED_MODULES
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -51,13 +53,37 @@ def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _env(site: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(site), "PMENGINE_RISK_EXAMPLES": "300"}
+    return {
+        **os.environ,
+        "PYTHONPATH": str(site),
+        "PMENGINE_RISK_EXAMPLES": "300",
+        "PMENGINE_DRYRUN_EXAMPLES": "100",
+    }
 
 
 @pytest.mark.slow
 def test_the_wheel_holds_compiled_hot_path_modules(compiled_site: Path) -> None:
     built = {p.name.split(".")[0] for p in (compiled_site / "pmengine").glob("*.so")}
-    assert {"units", "book", "order", "position", "risk", "core", "replay"} <= built
+    assert set(COMPILED_MODULES) <= built
+    assert {"units", "book", "order", "position", "risk", "core", "dryrun", "replay"} <= built
+    # The dry-run venue the replay and the dry-run gateway call is the extension, not the source.
+    where = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import pmengine.dryrun, pmengine.gateway as g;"
+            "print(pmengine.dryrun.__file__); print(type(g.DryRunGateway(dict().get, cash=0,"
+            " clock=int).venue).__module__)",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(compiled_site),
+        check=True,
+    )
+    venue_file, venue_module = where.stdout.split()
+    assert venue_file.endswith(tuple(EXTENSION_SUFFIXES))
+    assert Path(venue_file).parent == compiled_site / "pmengine"
+    assert venue_module == "pmengine.dryrun"
     out = subprocess.run(
         [sys.executable, "-c", "from pmengine.cli import main; main()", "--version"],
         capture_output=True,

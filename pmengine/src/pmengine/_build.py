@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from importlib.machinery import EXTENSION_SUFFIXES
 
-COMPILED_MODULES = ("units", "book", "order", "position", "risk", "core", "replay")
+COMPILED_MODULES = ("units", "book", "order", "position", "risk", "core", "dryrun", "replay")
 
 
 def build_kind() -> str:

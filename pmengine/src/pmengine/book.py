@@ -6,13 +6,19 @@ change so that the strategy context, the risk collar and the marking of position
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 from pmengine.units import BUY
 
 NO_PRICE: Final = -1
 
+# What :meth:`Book.update_level` changed.
+LEVEL_SAME: Final = 0
+LEVEL_DEEP: Final = 1
+LEVEL_TOP: Final = 2
 
+
+@final
 class Book:
     """The L2 book of one token: price → size per side, best prices, freshness and tick."""
 
@@ -50,27 +56,52 @@ class Book:
 
     def set_level(self, side: int, price: int, size: int, ts_ms: int) -> None:
         """Set one level (size 0 removes it), keeping the best prices current."""
+        if self.update_level(side, price, size, ts_ms) == LEVEL_SAME:
+            self.version += 1
+
+    def update_level(self, side: int, price: int, size: int, ts_ms: int) -> int:
+        """Set one level (size 0 removes it) and say what changed.
+
+        Returns:
+            ``LEVEL_SAME`` (the level already had this size; only the time is refreshed),
+            ``LEVEL_TOP`` (the level is or was the best, or the best moved) or ``LEVEL_DEEP``.
+        """
         if side == BUY:
             levels = self.bids
+            had = levels.get(price, 0)
+            if had == size:
+                self.updated_ms = ts_ms
+                return LEVEL_SAME
+            old_best = self.best_bid
             if size > 0:
                 levels[price] = size
-                self.best_bid = max(self.best_bid, price)
-            elif price in levels:
+                self.best_bid = max(old_best, price)
+            elif had > 0:
                 del levels[price]
-                if price == self.best_bid:
+                if price == old_best:
                     self.best_bid = max(levels) if levels else NO_PRICE
+            new_best = self.best_bid
         else:
             levels = self.asks
+            had = levels.get(price, 0)
+            if had == size:
+                self.updated_ms = ts_ms
+                return LEVEL_SAME
+            old_best = self.best_ask
             if size > 0:
                 levels[price] = size
-                if self.best_ask == NO_PRICE or price < self.best_ask:
+                if old_best == NO_PRICE or price < old_best:
                     self.best_ask = price
-            elif price in levels:
+            elif had > 0:
                 del levels[price]
-                if price == self.best_ask:
+                if price == old_best:
                     self.best_ask = min(levels) if levels else NO_PRICE
+            new_best = self.best_ask
         self.updated_ms = ts_ms
         self.version += 1
+        if price in (old_best, new_best) or old_best != new_best:
+            return LEVEL_TOP
+        return LEVEL_DEEP
 
     def touch(self, ts_ms: int) -> None:
         """Record that the feed confirmed the book is current (e.g. a heartbeat or trade)."""

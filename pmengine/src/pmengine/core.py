@@ -7,9 +7,9 @@ code: no I/O, no clock (times come in as arguments), no ``Any``.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
-from pmengine.book import Book
+from pmengine.book import LEVEL_DEEP, LEVEL_TOP, Book
 from pmengine.order import (
     CANCELLED,
     LIVE,
@@ -17,6 +17,7 @@ from pmengine.order import (
     REJECTED,
     SIGNED,
     SUBMITTED,
+    UNKNOWN,
     Order,
     OrderBookkeeper,
     OrderRequest,
@@ -31,6 +32,7 @@ CHANGED_BOOK: Final = 2
 CHANGED_TRADES: Final = 4
 
 
+@final
 class EngineCore:
     """Single-writer engine state; every mutation goes through one of these methods."""
 
@@ -91,21 +93,23 @@ class EngineCore:
 
     def on_level(self, token_id: str, side: int, price: int, size: int, ts_ms: int) -> int:
         """Apply one price-level change; return the change flags (TOP and/or BOOK, or 0)."""
-        book = self.book(token_id)
-        levels = book.bids if side == BUY else book.asks
-        if levels.get(price, 0) == size:
-            book.touch(ts_ms)
-            return 0
-        old_best = book.best_bid if side == BUY else book.best_ask
-        book.set_level(side, price, size, ts_ms)
-        new_best = book.best_bid if side == BUY else book.best_ask
-        if price in (old_best, new_best) or old_best != new_best:
+        return self.apply_level(self.book(token_id), side, price, size, ts_ms)
+
+    def apply_level(self, book: Book, side: int, price: int, size: int, ts_ms: int) -> int:
+        """:meth:`on_level` on a book already in hand (one of :meth:`book`'s)."""
+        changed = book.update_level(side, price, size, ts_ms)
+        if changed == LEVEL_TOP:
             return CHANGED_BOOK | CHANGED_TOP
-        return CHANGED_BOOK
+        if changed == LEVEL_DEEP:
+            return CHANGED_BOOK
+        return 0
 
     def on_trade(self, token_id: str, price: int, ts_ms: int) -> int:
         """A trade printed on a token: remember the price; return ``CHANGED_TRADES``."""
-        book = self.book(token_id)
+        return self.apply_trade(self.book(token_id), price, ts_ms)
+
+    def apply_trade(self, book: Book, price: int, ts_ms: int) -> int:
+        """:meth:`on_trade` on a book already in hand (one of :meth:`book`'s)."""
         book.last_trade_price = price
         book.touch(ts_ms)
         return CHANGED_TRADES
@@ -156,7 +160,7 @@ class EngineCore:
             payload=payload,
         )
         self.orders.add(order)
-        self.orders.transition(order_hash, SIGNED, now_ms)
+        self.orders.move(order, SIGNED, now_ms)
         self.risk.record_sent(now_ms)
         return order
 
@@ -177,19 +181,35 @@ class EngineCore:
     def mark_live(self, order_hash: str, now_ms: int) -> None:
         """The venue acknowledged the order resting (no-op if fills already moved it on)."""
         order = self.orders.get(order_hash)
-        if order is not None and order.state in (SIGNED, SUBMITTED, "UNKNOWN"):
-            if order.state == SIGNED:
-                self.orders.transition(order_hash, SUBMITTED, now_ms)
-            self.orders.transition(order_hash, LIVE, now_ms)
+        if order is not None:
+            self.order_live(order, now_ms)
 
     def mark_done(self, order_hash: str, state: str, now_ms: int, reason: str) -> None:
         """The order was cancelled, rejected or expired (no-op if already terminal)."""
         order = self.orders.get(order_hash)
-        if order is None or not order.is_working:
+        if order is not None:
+            self.order_done(order, state, now_ms, reason)
+
+    # The same three for an order already in hand (one that :meth:`accept` returned).
+
+    def order_submitted(self, order: Order, now_ms: int) -> None:
+        """:meth:`mark_submitted` of an order in hand."""
+        self.orders.move(order, SUBMITTED, now_ms)
+
+    def order_live(self, order: Order, now_ms: int) -> None:
+        """:meth:`mark_live` of an order in hand."""
+        if order.state == SIGNED:
+            self.orders.move(order, SUBMITTED, now_ms)
+        if order.state in (SUBMITTED, UNKNOWN):
+            self.orders.move(order, LIVE, now_ms)
+
+    def order_done(self, order: Order, state: str, now_ms: int, reason: str) -> None:
+        """:meth:`mark_done` of an order in hand."""
+        if not order.is_working:
             return
         if state == REJECTED and order.state in (LIVE, PARTIALLY_FILLED):
             state = CANCELLED
-        self.orders.transition(order_hash, state, now_ms, reason)
+        self.orders.move(order, state, now_ms, reason)
 
     def apply_fill(
         self,
@@ -203,8 +223,9 @@ class EngineCore:
         now_ms: int,
     ) -> int:
         """Book a fill of one of our orders into the order and the position; returns realized."""
-        if self.orders.get(order_hash) is not None:
-            self.orders.apply_fill(order_hash, size, now_ms)
+        order = self.orders.get(order_hash)
+        if order is not None:
+            self.orders.fill(order, size, now_ms)
         self.fills_booked += 1
         return self.portfolio.apply_fill(token_id, side, price, size, fee)
 

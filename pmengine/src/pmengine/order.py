@@ -15,7 +15,7 @@ orders.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 from pmengine.errors import DuplicateIntentError, IllegalTransitionError
 from pmengine.units import BUY, notional_ceil
@@ -63,6 +63,7 @@ _ALLOWED: Final = {
 }
 
 
+@final
 class Order:
     """One order: what was asked, what the venue did with it, and where it is in its life."""
 
@@ -136,11 +137,12 @@ class Order:
         )
 
 
+@final
 class OrderBookkeeper:
-    """Every order the engine knows, by hash, and the working order of each intent."""
+    """Every order the engine knows, by hash, and the latest order of each intent."""
 
     orders: dict[str, Order]
-    by_intent: dict[str, str]
+    by_intent: dict[str, Order]
     live: dict[str, Order]
 
     def __init__(self) -> None:
@@ -158,11 +160,10 @@ class OrderBookkeeper:
 
     def working_for_intent(self, intent_id: str) -> Order | None:
         """The intent's working order, if it has one."""
-        order_hash = self.by_intent.get(intent_id)
-        if order_hash is None:
+        order = self.by_intent.get(intent_id)
+        if order is None or not order.is_working:
             return None
-        order = self.orders[order_hash]
-        return order if order.is_working else None
+        return order
 
     def add(self, order: Order) -> None:
         """Track a new order.
@@ -175,14 +176,16 @@ class OrderBookkeeper:
         if self.working_for_intent(order.intent_id) is not None:
             raise DuplicateIntentError(f"intent {order.intent_id} already has a working order")
         self.orders[order.order_hash] = order
-        self.by_intent[order.intent_id] = order.order_hash
+        self.by_intent[order.intent_id] = order
         self._track(order)
 
     def restore(self, order: Order) -> None:
         """Track an order loaded from the journal (no duplicate check: the journal is truth)."""
         self.orders[order.order_hash] = order
-        if order.is_working or order.intent_id not in self.by_intent:
-            self.by_intent[order.intent_id] = order.order_hash
+        latest = self.by_intent.get(order.intent_id)
+        if order.is_working or latest is None or latest.order_hash == order.order_hash:
+            # (a newer copy of the intent's latest order replaces the one held)
+            self.by_intent[order.intent_id] = order
         self._track(order)
 
     def get(self, order_hash: str) -> Order | None:
@@ -198,16 +201,27 @@ class OrderBookkeeper:
         order = self.orders.get(order_hash)
         if order is None:
             raise IllegalTransitionError(f"unknown order {order_hash}")
-        if state == order.state and state != PARTIALLY_FILLED:
-            return order
-        if state not in _ALLOWED[order.state]:
-            raise IllegalTransitionError(f"order {order_hash}: {order.state} → {state} not allowed")
+        self.move(order, state, now_ms, reason)
+        return order
+
+    def move(self, order: Order, state: str, now_ms: int, reason: str = "") -> None:
+        """:meth:`transition` of an order already in hand (one of :attr:`orders`).
+
+        Raises:
+            IllegalTransitionError: a transition the lifecycle forbids.
+        """
+        old = order.state
+        if state == old and state != PARTIALLY_FILLED:
+            return
+        if state not in _ALLOWED[old]:
+            raise IllegalTransitionError(f"order {order.order_hash}: {old} → {state} not allowed")
         order.state = state
         order.updated_ms = now_ms
         if reason:
             order.reason = reason
-        self._track(order)
-        return order
+        # Terminal states lead nowhere, so only a move into one changes what is working.
+        if state in TERMINAL_STATES:
+            self.live.pop(order.order_hash, None)
 
     def close_filled(self, order_hash: str, state: str, now_ms: int, reason: str) -> None:
         """End a partly filled order that the venue no longer holds (reconciliation)."""
@@ -230,16 +244,24 @@ class OrderBookkeeper:
         order = self.orders.get(order_hash)
         if order is None:
             raise IllegalTransitionError(f"fill for unknown order {order_hash}")
+        self.fill(order, size, now_ms)
+        return order
+
+    def fill(self, order: Order, size: int, now_ms: int) -> None:
+        """:meth:`apply_fill` of an order already in hand (one of :attr:`orders`).
+
+        Raises:
+            IllegalTransitionError: a non-positive size.
+        """
         if size <= 0:
             raise IllegalTransitionError(f"fill size must be positive, got {size}")
         order.filled += size
         order.updated_ms = now_ms
-        if order.state in (CANCELLED, EXPIRED, FILLED, REJECTED):
+        if order.state in TERMINAL_STATES:
             # A fill that raced a cancel: the quantity is real, the state stays terminal.
-            return order
+            return
         order.state = FILLED if order.filled >= order.size else PARTIALLY_FILLED
         self._track(order)
-        return order
 
     def working(self) -> list[Order]:
         """All orders that may still fill, oldest first."""
@@ -257,7 +279,8 @@ class OrderBookkeeper:
         terminal.sort(key=_updated)
         for order in terminal[: len(terminal) - keep]:
             del self.orders[order.order_hash]
-            if self.by_intent.get(order.intent_id) == order.order_hash:
+            latest = self.by_intent.get(order.intent_id)
+            if latest is not None and latest.order_hash == order.order_hash:
                 del self.by_intent[order.intent_id]
 
 
@@ -265,6 +288,7 @@ def _updated(order: Order) -> int:
     return order.updated_ms
 
 
+@final
 class OrderRequest:
     """What a strategy asks for, in integers, before risk and signing."""
 

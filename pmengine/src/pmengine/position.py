@@ -8,7 +8,7 @@ so realized plus cost basis always adds up to the cash that actually moved.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, final
 
 from pmengine.units import BUY, NOTIONAL_DIVISOR, PRICE_SCALE
 
@@ -16,6 +16,7 @@ from pmengine.units import BUY, NOTIONAL_DIVISOR, PRICE_SCALE
 MICRO_PER_BASE: Final = NOTIONAL_DIVISOR
 
 
+@final
 class Position:
     """One token: quantity held, cost basis, realized P&L and fees paid."""
 
@@ -108,6 +109,7 @@ class Position:
         return -(-self.cost // MICRO_PER_BASE)
 
 
+@final
 class Portfolio:
     """All positions plus cash, with totals for risk and reporting."""
 

@@ -10,8 +10,7 @@ order. Trading states:
 
 from __future__ import annotations
 
-from collections import deque
-from typing import Final
+from typing import Final, final
 
 from pmengine.book import NO_PRICE, Book
 from pmengine.order import OrderBookkeeper, OrderRequest
@@ -24,6 +23,8 @@ HALTED: Final = "HALTED"
 TRADING_STATES: Final = (ACTIVE, REDUCING, HALTED)
 
 OK: Final = ""
+# How far the throttle's window may move along its list before the list is compacted.
+_COMPACT_AT: Final = 1024
 # Reason codes, stable strings (journalled and exported as a metrics label).
 R_HALTED: Final = "HALTED"
 R_REDUCE_ONLY: Final = "REDUCE_ONLY"
@@ -76,6 +77,7 @@ REASONS: Final = (
 )
 
 
+@final
 class RiskLimits:
     """The limits, in integers: sizes and cash in base units, prices in 1e-4."""
 
@@ -119,20 +121,25 @@ class RiskLimits:
         self.stale_book_ms = stale_book_ms
 
 
+@final
 class RiskEngine:
     """Checks orders against the limits and holds the trading state."""
 
     limits: RiskLimits
     state: str
     reconciled: bool
-    sent_ms: deque[int]
+    sent_ms: list[int]
+    sent_from: int
     denials: dict[str, int]
 
     def __init__(self, limits: RiskLimits, *, state: str = ACTIVE) -> None:
         self.limits = limits
         self.state = state
         self.reconciled = False
-        self.sent_ms = deque()
+        # Submission times, oldest first; those before ``sent_from`` have left the window (the
+        # list is compacted now and then instead of popping from its front every time).
+        self.sent_ms = []
+        self.sent_from = 0
         self.denials = {}
 
     def check(
@@ -160,9 +167,16 @@ class RiskEngine:
     def _rate_ok(self, now_ms: int) -> bool:
         window_start = now_ms - self.limits.rate_window_ms
         sent = self.sent_ms
-        while sent and sent[0] <= window_start:
-            sent.popleft()
-        return len(sent) < self.limits.rate_count
+        first = self.sent_from
+        end = len(sent)
+        while first < end and sent[first] <= window_start:
+            first += 1
+        if first >= _COMPACT_AT and 2 * first >= end:
+            del sent[:first]
+            end -= first
+            first = 0
+        self.sent_from = first
+        return end - first < self.limits.rate_count
 
     def _check(
         self,
@@ -191,13 +205,15 @@ class RiskEngine:
         reserved_cash = 0
         working = 0
         for o in orders.live.values():
+            # Live orders are working ones, so what can still fill is size - filled.
             working += 1
-            reserved_cash += o.reserved_cash()
-            if o.token_id == req.token_id:
-                if o.side == BUY:
-                    open_buy_token += o.remaining
-                else:
-                    open_sell_token += o.remaining
+            left = o.size - o.filled
+            if o.side == BUY:
+                reserved_cash += notional_ceil(o.price, left)
+                if o.token_id == req.token_id:
+                    open_buy_token += left
+            elif o.token_id == req.token_id:
+                open_sell_token += left
 
         reducing = req.side != BUY and req.size <= held - open_sell_token
         if self.state == REDUCING and not reducing:
@@ -219,9 +235,10 @@ class RiskEngine:
         mid_x2 = book.mid_x2()
         if mid_x2 == NO_PRICE:
             return R_NO_MID
-        if abs(2 * req.price - mid_x2) > 2 * lim.collar:
+        off_mid_x2 = 2 * req.price - mid_x2
+        if off_mid_x2 > 2 * lim.collar or -off_mid_x2 > 2 * lim.collar:
             return R_PRICE_COLLAR
-        min_size = max(lim.min_size, book.min_size)
+        min_size = lim.min_size if lim.min_size > book.min_size else book.min_size
         if req.size <= 0 or req.size < min_size:
             return R_MIN_SIZE
         if req.size > lim.max_order_size:
@@ -240,7 +257,7 @@ class RiskEngine:
             exposure = portfolio.cost_exposure() + reserved_cash + notional
             if exposure > lim.max_total_exposure:
                 return R_MAX_EXPOSURE
-            if portfolio.daily_pnl(unrealized) < -lim.daily_loss_limit * NOTIONAL_DIVISOR:
+            if portfolio.daily_pnl(unrealized) < -(lim.daily_loss_limit * NOTIONAL_DIVISOR):
                 return R_DAILY_LOSS
             if not portfolio.cash_known:
                 return R_NO_BALANCE
