@@ -165,10 +165,22 @@ async def test_books_equal_rest_after_start_and_after_a_silent_drop(
     key = "0x" + wallet.key.hex().removeprefix("0x")
     trader = Client(Settings.for_sim(sim.url, private_key=Secret(key)))
     trader.account.create_or_derive_api_key(use=True)
+    # Something to compare: both sides of the first market (a NO bid is a YES ask), the bids
+    # of the second, at a few levels.
+    for market, sides in ((markets[0], 2), (markets[1], 1)):
+        for token in market.tokens[:sides]:
+            for level, size in (("0.40", 20), ("0.38", 12), ("0.35", 9)):
+                resp = trader.orders.create_and_post_order(
+                    token, "BUY", price=Decimal(level), size=Decimal(size)
+                )
+                assert resp.success, resp
     task = asyncio.create_task(engine.run(install_signals=False))
     try:
         await _until(lambda: _books_equal_rest(sim, engine, tokens), 20, "books from the stream")
         assert feed.polled == 0  # the stream alone built them
+        first = engine.core.books[markets[0].tokens[0]]
+        assert (first.best_bid, first.best_ask) == (4_000, 6_000)
+        assert len(first.bids) == len(first.asks) == 3
 
         sim.fault(ws_drop=True)  # every socket goes quiet, TCP stays up
         token, tick = markets[0].tokens[0], markets[0].tick

@@ -157,9 +157,20 @@ class Engine:
             self.overflow.append(event)
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` as a task the engine cancels on shutdown; a failure is logged."""
         task = asyncio.get_running_loop().create_task(coro)
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # A feed that dies must not look like a quiet market.
+            log.error(
+                "engine.task_failed",
+                task=repr(task.get_coro()),
+                error=repr(task.exception()),
+            )
 
     def _stopped(self) -> bool:
         return self.stopping

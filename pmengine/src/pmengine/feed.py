@@ -239,22 +239,33 @@ class MarketFeed:
         post: Callable[[Event], Awaitable[None]],
         tokens: list[str],
     ) -> None:
-        """REST snapshots of the tokens whose stream book is stale."""
-        for token in tokens:
-            if not stream.book(token).stale:
+        """REST snapshots of the tokens whose stream book is stale (asked all at once)."""
+        stale = [t for t in tokens if stream.book(t).stale]
+        if not stale:
+            return
+        found = await asyncio.gather(
+            *(client.books.get_order_book(t) for t in stale), return_exceptions=True
+        )
+        errors = []
+        for token, answer in zip(stale, found, strict=True):
+            if isinstance(answer, BaseException):
+                if not isinstance(answer, Exception):
+                    raise answer  # cancellation: the feed is stopping
+                # Whatever went wrong with one book, the others and the next poll go on.
+                errors.append(f"{token}: {answer!r}")
                 continue
             try:
-                found = await client.books.get_order_book(token)
-                snapshot = self.translator.rest_snapshot(token, found, time.perf_counter_ns())
-            except (PmtraderError, ValueError) as exc:
-                if str(exc) != self._last_error:
-                    self._last_error = str(exc)
-                    log.warning("feed.poll_failed", token=token, error=self._last_error)
+                snapshot = self.translator.rest_snapshot(token, answer, time.perf_counter_ns())
+            except ValueError as exc:
+                errors.append(f"{token}: {exc}")
                 continue
-            self._last_error = ""
             # The stream may have rebuilt the book while the request was out; its snapshot
             # is newer and already on its way, so this one would only step back.
             if stream.book(token).stale:
                 self.polled += 1
                 self.translator.told_snapshot(snapshot)
                 await post(snapshot)
+        error = "; ".join(errors)
+        if error and error != self._last_error:  # said once per distinct failure
+            log.warning("feed.poll_failed", tokens=len(errors), error=error[:500])
+        self._last_error = error

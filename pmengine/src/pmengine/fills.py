@@ -14,6 +14,12 @@ down, so REST ``/data/trades`` (the gateway's ``trades_since``) still closes eve
 A fill seen both on the stream and through REST is the same fill (``trade id:order hash``, built
 by the same code from the same fields), and the engine books each id once. A ``FAILED`` trade is
 never booked.
+
+Order matters too: average-cost P&L depends on the sequence of fills, so the engine must book
+them as the venue matched them. After a (re)connect the stream's events are held back until the
+catch-up has posted the earlier fills it found; a REST answer is the venue's order, and anything
+the stream brought meanwhile matched no earlier. If the venue will not answer for ``HOLD_MAX_S``
+the held events go through anyway (late in order beats not at all) and the failure is logged.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ log = structlog.get_logger("pmengine.fills")
 #: REST catch-up starts this long before the last moment the feed was known good (the venue's
 #: ``after`` filter counts whole seconds of match time, and clocks differ).
 CATCH_UP_MARGIN_MS = 60_000
+
+#: Longest wait (seconds) for a catch-up before held stream events are posted anyway.
+HOLD_MAX_S = 5.0
 
 _CANCELLED = frozenset(
     {"CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED", "UNMATCHED", "EXPIRED"}
@@ -114,6 +123,8 @@ class FillFeed:
         self._gap_from = 0
         self._covered = False
         self._generation = 0
+        # Stream events held back while a catch-up is due (None: post them as they come).
+        self._held: list[Event] | None = None
 
     @property
     def connected(self) -> bool:
@@ -136,6 +147,7 @@ class FillFeed:
         self.stream = stream
         # The earliest match time a fill the engine has not been given could have.
         self._gap_from = max(since_ms, 0)
+        self._held = []  # until the first catch-up has put what came before in front
         try:
             async with stream:
                 self._spawn(self._first_catch_up(stream, post))
@@ -144,6 +156,7 @@ class FillFeed:
                         await self._on_event(event, post)
                 except PmtraderError as exc:  # a refused login ends the stream
                     log.error("fills.stream_ended", error=str(exc))
+            await self._release(post)
             # Without a stream, the REST poll is all there is.
             self._start_polling(post)
             if self._poller is not None:
@@ -160,16 +173,16 @@ class FillFeed:
         if isinstance(event, TradeUpdate):
             try:
                 fills = await self.gateway.fills_of(event.raw)
-            except GatewayError as exc:
+            except (GatewayError, ValueError, ArithmeticError) as exc:
                 # The trade stays at the venue: the REST catch-up books it once this is fixed.
                 log.warning("fills.unbookable", trade=event.trade_id, error=str(exc))
                 return
             for fill in fills:
                 self.streamed += 1
-                await post(FillEvent(fill))
+                await self._emit(post, FillEvent(fill))
         elif isinstance(event, OrderUpdate):
             if self.gateway.owns(event.order_id):
-                await post(order_update(event))
+                await self._emit(post, order_update(event))
         elif isinstance(event, FeedStale):
             self.drops += 1
             self._generation += 1
@@ -183,7 +196,25 @@ class FillFeed:
         elif isinstance(event, FeedRestored):
             self._stop_polling()
             log.info("fills.stream_restored", reconnects=event.reconnects)
+            if self._held is None:
+                self._held = []
             self._spawn(self._catch_up(post))
+
+    async def _emit(self, post: Post, event: Event) -> None:
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            await post(event)
+
+    async def _release(self, post: Post) -> None:
+        """Post what the stream delivered while a catch-up was due, in the order it came."""
+        held = self._held
+        if held is None:
+            return
+        while held:
+            await post(held.pop(0))
+        if self._held is held:
+            self._held = None
 
     async def _first_catch_up(self, stream: UserStream, post: Post) -> None:
         await stream.wait_connected()
@@ -192,9 +223,15 @@ class FillFeed:
     async def _catch_up(self, post: Post) -> None:
         """Book what the stream may have missed; retried until the venue answers."""
         generation = self._generation
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         while True:
             if await self._sync(post):
                 break
+            if self._held and loop.time() - started >= HOLD_MAX_S:
+                # Fills in stream order now beat fills in exact venue order later.
+                log.warning("fills.released_before_catch_up", held=len(self._held))
+                await self._release(post)
             await asyncio.sleep(self.poll_ms / 1000)
         self.catch_ups += 1
         if generation == self._generation:  # the stream stayed up all along
@@ -211,6 +248,8 @@ class FillFeed:
         self._last_error = ""
         for fill in fills:
             await post(FillEvent(fill))
+        # What the stream brought meanwhile matched no earlier than these: now it may follow.
+        await self._release(post)
         return True
 
     async def _poll(self, post: Post) -> None:

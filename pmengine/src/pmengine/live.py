@@ -338,7 +338,7 @@ class LiveGateway:
         except pmt_errors.PmtraderError as exc:
             raise GatewayError(str(exc)) from exc
         out: list[VenueFill] = []
-        for trade in trades:
+        for trade in reversed(trades):  # the venue lists the newest first; book oldest first
             out.extend(await self.fills_of(trade))
         return out
 
