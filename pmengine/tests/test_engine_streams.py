@@ -118,6 +118,7 @@ class LiveRun:
     ) -> None:
         address, key = _key()
         sim.fund(address, "100")
+        self.key = key
         self.transport = CountingTransport()
         client = AsyncClient(
             Settings.for_sim(sim.url, private_key=Secret(key)), transport=self.transport
@@ -270,3 +271,30 @@ async def test_a_fill_while_the_user_stream_is_silent_is_booked_after_it_reconne
         await run.stop()
         if taker is not None:
             taker.close()
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_cancellation_at_the_venue_reaches_the_engine_through_the_user_stream(
+    sim_factory: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    sim = sim_factory(seed=19, flow=False)
+    market = _market(sim)
+    run = LiveRun(sim, tmp_path, market, poll_ms=200)
+    run.start()
+    try:
+        await _until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
+        order_hash = run.resting()
+        order = run.engine.core.orders.get(order_hash)
+        assert order is not None
+        lookups = run.transport.count("/data/order/" + order_hash)
+        # Someone else with the same key (another process, the dashboard) cancels it.
+        with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as other:
+            other.account.create_or_derive_api_key(use=True)
+            assert order_hash in other.orders.cancel_order(order_hash).canceled
+        await _until(lambda: order.state == "CANCELLED", 10, "the cancellation")
+        assert run.transport.count("/data/order/" + order_hash) == lookups  # not asked: told
+        events = [(e, d) for _, _, e, d in run.journal.order_events(order_hash)]
+        assert ("venue", "CANCELED") in events
+    finally:
+        await run.stop()
