@@ -2,6 +2,11 @@
 
 Prices are 1e-4 units and sizes base units. The best bid and ask are kept up to date on every
 change so that the strategy context, the risk collar and the marking of positions never scan.
+
+This is the compiled core's state, not a second market-data client: the websocket, its
+reconnects and the venue's snapshots live in pmtrader's ``MarketStream`` (with its own
+``pmtrader.book.Book`` per token), and :mod:`pmengine.feed` feeds this book from that stream's
+events (and from REST ``/book`` while the stream is stale), level by level in the same units.
 """
 
 from __future__ import annotations
