@@ -12,16 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
 from pmengine.core import EngineCore
-from pmengine.engine import Engine, EngineConfig
+from pmengine.engine import Engine, EngineConfig, Feed
 from pmengine.events import (
     BookSnapshot,
+    Event,
     FeedStale,
     LevelChange,
     MarketResolved,
@@ -114,7 +115,7 @@ def _markets(sim: SimServer, n: int) -> list[MarketInfo]:
 
 
 def _engine(
-    tmp_path: Path, markets: list[MarketInfo], feed: MarketFeed, strategies: list[str]
+    tmp_path: Path, markets: list[MarketInfo], feed: Feed, strategies: list[str]
 ) -> tuple[Engine, Journal]:
     core = EngineCore(risk.RiskLimits(rate_count=1_000, max_open_orders=1_000))
     journal = Journal.in_dir(tmp_path).open()
@@ -255,6 +256,49 @@ async def test_with_no_socket_at_all_books_come_from_rest_polling(
         assert feed.polled >= 1
         assert not feed.connected
         assert engine.core.book(token).tick == markets[0].tick
+    finally:
+        await engine.post(Shutdown("test"))
+        assert await asyncio.wait_for(task, 10) == 0
+        journal.close()
+
+
+class ScriptedFeed:
+    """Posts a fixed list of events, then waits: the engine's ``Feed``, without a network."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = events
+
+    async def run(self, post: Callable[[Event], Awaitable[None]], tokens: list[str]) -> None:
+        for event in self.events:
+            await post(event)
+        await asyncio.Event().wait()
+
+
+@pytest.mark.asyncio
+async def test_one_stale_book_keeps_the_engine_stale_until_that_book_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    market = MarketInfo("0xc1", ("Y1", "N1"), slug="m1", tick=100, min_size=5 * U)
+    bids, asks = [(4_000, 10 * U)], [(6_000, 10 * U)]
+    feed = ScriptedFeed(
+        [
+            BookSnapshot("Y1", bids, asks, 1),
+            BookSnapshot("N1", bids, asks, 1),
+            FeedStale(("Y1",), "inconsistent"),  # one token resynchronising
+            BookSnapshot("N1", bids, asks, 2),  # the other one's news does not clear it
+        ]
+    )
+    engine, journal = _engine(tmp_path, [market], feed, [])
+    task = asyncio.create_task(engine.run(install_signals=False))
+    try:
+        await _until(lambda: engine.core.book("N1").updated_ms == 2, 5, "the script")
+        assert engine.stale
+        assert engine.stale_tokens == {"Y1"}
+        assert not engine.healthy()  # no heartbeat keeps quotes alive on a book in doubt
+        assert not engine.core.book("Y1").is_two_sided()  # forgotten: risk denies orders on it
+        await engine.post(BookSnapshot("Y1", bids, asks, 3))
+        await _until(lambda: not engine.stale, 5, "the rebuilt book")
+        assert len(engine.stale_periods) == 1
     finally:
         await engine.post(Shutdown("test"))
         assert await asyncio.wait_for(task, 10) == 0
