@@ -132,7 +132,7 @@ def make_frames(seed: int, *, fresh_sizes: bool) -> list[bytes]:
 def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
     _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
     _wire_units._SIZE_MEMO.clear()
-    _wire_units._PRICE_BYTES_MEMO.clear()
+    _wire_units._PRICE_HEADS.clear()
     _wire_units._SIZE_BYTES_MEMO.clear()
     books: dict[str, Book] = {}
     for frame in frames:
@@ -153,7 +153,7 @@ def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
 def run_pmtrader_columns(frames: list[bytes]) -> dict[str, Book]:
     _wire_units._PRICE_MEMO.clear()  # each round starts cold, like a fresh process
     _wire_units._SIZE_MEMO.clear()
-    _wire_units._PRICE_BYTES_MEMO.clear()
+    _wire_units._PRICE_HEADS.clear()
     _wire_units._SIZE_BYTES_MEMO.clear()
     books: dict[str, Book] = {}
     for frame in frames:

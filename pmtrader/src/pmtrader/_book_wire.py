@@ -37,7 +37,7 @@ from typing import Final
 import msgspec
 
 from pmtrader._wire_units import (
-    _PRICE_BYTES_MEMO,
+    _PRICE_HEADS,
     _SIZE_BYTES_MEMO,
     _remember,
     parse_price,
@@ -48,11 +48,14 @@ from pmtrader.wire import PriceLevel, level_columns
 
 __all__ = [
     "MAX_CHANGES",
+    "UNCHANGED",
     "Change",
     "Level",
+    "Resize",
     "SideChanges",
     "SideIndex",
     "parse_side",
+    "resized",
     "side_changes",
 ]
 
@@ -102,14 +105,55 @@ def parse_side(raw: bytes) -> tuple[list[int], list[int], SideIndex | None]:
     return prices, sizes, index if len(index) == count else None
 
 
-def side_changes(index: SideIndex, old: bytes, raw: bytes) -> SideChanges | None:
+#: A level whose size alone changed: ``(old text, new text, price, new size)``.
+Resize = tuple[bytes, bytes, int, int]
+#: What :func:`resized` says of a side that did not change at all.
+UNCHANGED: Final[Resize] = (b"", b"", 0, 0)
+
+
+def resized(
+    index: SideIndex, old: bytes, raw: bytes, prices: dict[bytes, int] = _PRICE_HEADS
+) -> Resize | None:
+    """The usual change alone: the last level (the best) traded, its size changed, nothing else.
+
+    Returns ``(old text, new text, price, new size)`` with a positive size at the same price,
+    or ``None`` for any other change (:func:`side_changes` then says what it is). ``raw`` is
+    the old side up to the last level's text, then one canonical level
+    (``"price":"0.48","size":"310.5"``, whose price was seen before), then ``}]``: a valid side
+    whose only new level replaces the old last one. Kept to a few C calls: it runs on most
+    frames. ``prices`` is a default argument: a local lookup.
+    """
+    cut = old.rfind(b"},{") + 3
+    if raw[:cut] == old[:cut] and raw[-2:] == b"}]":
+        text = raw[cut:-2]
+        head, _, tail = text.partition(_SIZE_KEY)
+        price = prices.get(head)
+        if price is not None and tail[-1:] == b'"':
+            whole, dot, frac = tail[:-1].partition(b".")
+            if whole.isdigit() and len(frac) <= 6 and (frac.isdigit() or not dot):
+                gone = old[cut:-2]
+                before = index.get(gone)
+                if before is not None and before[0] == price:
+                    size = int(whole + frac.ljust(6, b"0"))
+                    if size:
+                        return gone, text, price, size
+    return None
+
+
+def side_changes(
+    index: SideIndex, old: bytes, raw: bytes, resize: Resize | None = None
+) -> SideChanges | None:
     """The levels of ``raw`` not in ``old`` (parsed) and those of ``old`` not in ``raw``.
 
-    ``old`` is the side ``index`` was built for and differs from ``raw``. ``None`` when the
-    side must take the full parse: not compact, a repeated level text, more than
-    :data:`MAX_CHANGES` new texts, or a new text that is not a valid level (the full parse then
-    says what is wrong). The levels are not checked against the book here (the caller does).
+    ``old`` is the side ``index`` was built for and differs from ``raw``; ``resize`` is what
+    :func:`resized` found, if anything. ``None`` when the side must take the full parse: not
+    compact, a repeated level text, more than :data:`MAX_CHANGES` new texts, or a new text
+    that is not a valid level (the full parse then says what is wrong). The levels are not
+    checked against the book here (the caller does).
     """
+    if resize is not None:
+        gone, text, price, size = resize
+        return [(text, price, size)], [(gone, *index[gone])]
     if index:
         # The last level's text starts at ``cut`` (after its "{").
         cut = old.rfind(b"},{") + 3
@@ -131,6 +175,27 @@ def side_changes(index: SideIndex, old: bytes, raw: bytes) -> SideChanges | None
             # The last level is gone, nothing else changed: the best level traded away.
             gone = old[cut:-2]
             return [], [(gone, *index[gone])]
+        else:
+            # All levels but the first are as they were: the far level changed, or an order
+            # joined or left behind the book. The first level's text ends at ``end``.
+            end = old.find(b"},{")
+            if end > 0 and raw.endswith(old[end + 2 :]):
+                head = raw[: len(raw) - len(old) + end + 2]
+                if head[:2] == b"[{" and head[-2:] == b"},":
+                    texts = head[2:-2].split(b"},{")
+                elif head == b"[":
+                    texts = []
+                else:
+                    return None
+                if len(texts) <= MAX_CHANGES:
+                    added: list[Change] = []
+                    for text in texts:
+                        level = _parse_piece(text)
+                        if level is None:
+                            return None
+                        added.append((text, *level))
+                    gone = old[2:end]
+                    return added, [(gone, *index[gone])]
     if raw[:2] == b"[{" and raw[-2:] == b"}]":
         texts = raw[2:-2].split(b"},{")
     elif raw == b"[]":
@@ -144,7 +209,7 @@ def side_changes(index: SideIndex, old: bytes, raw: bytes) -> SideChanges | None
     gone_texts = index.keys() - texts if len(texts) - len(new) != len(index) else ()
     if len(index) - len(gone_texts) + len(new) != len(texts):
         return None  # a level text repeats
-    added: list[Change] = []
+    added = []
     for text in new:
         level = _parse_piece(text)
         if level is None:
@@ -153,29 +218,44 @@ def side_changes(index: SideIndex, old: bytes, raw: bytes) -> SideChanges | None
     return added, [(text, *index[text]) for text in gone_texts]
 
 
-def _parse_piece(piece: bytes) -> Level | None:
+def _parse_piece(
+    piece: bytes,
+    prices: dict[bytes, int] = _PRICE_HEADS,
+    sizes: dict[bytes, int] = _SIZE_BYTES_MEMO,
+) -> Level | None:
     """One level's text (between its braces) in exact units; ``None`` if it is not a level.
 
-    The canonical spelling is read from the bytes; any other spelling is decoded by msgspec
-    and parsed like the full parse would.
+    The canonical spelling (``"price":"0.48","size":"310.5"``) is read from the bytes: the
+    price through a memo of price heads (``"price":"0.48``, filled by :func:`_parse_other`,
+    which checks them), the size with one ``int()``. Anything else takes
+    :func:`_parse_other`. The memos are default arguments: a local lookup on the hot path.
     """
-    if piece[:9] == _PRICE_KEY and piece[-1:] == b'"':
-        price_text, key, size_text = piece[9:-1].partition(_SIZE_KEY)
-        if key:
-            price = _PRICE_BYTES_MEMO.get(price_text)
-            if price is None:
-                whole, dot, frac = price_text.partition(b".")
-                if whole.isdigit() and len(frac) <= 4 and (frac.isdigit() or not dot):
-                    price = int(whole + frac.ljust(4, b"0"))
-                    _remember(_PRICE_BYTES_MEMO, price_text, price)
-            size = _SIZE_BYTES_MEMO.get(size_text)
-            if size is None:
-                whole, dot, frac = size_text.partition(b".")
-                if whole.isdigit() and len(frac) <= 6 and (frac.isdigit() or not dot):
-                    size = int(whole + frac.ljust(6, b"0"))
-                    _remember(_SIZE_BYTES_MEMO, size_text, size)
-            if price is not None and size is not None:
-                return price, size
+    head, _, tail = piece.partition(_SIZE_KEY)
+    price = prices.get(head)
+    if price is not None and tail[-1:] == b'"':
+        text = tail[:-1]
+        size = sizes.get(text)
+        if size is not None:
+            return price, size
+        whole, dot, frac = text.partition(b".")
+        if whole.isdigit() and len(frac) <= 6 and (frac.isdigit() or not dot):
+            size = int(whole + frac.ljust(6, b"0"))
+            _remember(sizes, text, size)
+            return price, size
+    return _parse_other(piece)
+
+
+def _parse_other(piece: bytes) -> Level | None:
+    """:func:`_parse_piece` for a price not seen yet, or any spelling but the canonical one."""
+    head, key, tail = piece.partition(_SIZE_KEY)
+    if key and head[:9] == _PRICE_KEY and tail[-1:] == b'"':
+        whole, dot, frac = head[9:].partition(b".")
+        if whole.isdigit() and len(frac) <= 4 and (frac.isdigit() or not dot):
+            price = int(whole + frac.ljust(4, b"0"))
+            _remember(_PRICE_HEADS, head, price)
+            whole, dot, frac = tail[:-1].partition(b".")
+            if whole.isdigit() and len(frac) <= 6 and (frac.isdigit() or not dot):
+                return price, int(whole + frac.ljust(6, b"0"))
     try:
         level = _LEVEL.decode(b"{" + piece + b"}")
         return parse_price(level.price), parse_size(level.size)

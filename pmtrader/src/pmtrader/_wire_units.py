@@ -37,9 +37,9 @@ _POW10: Final = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 # bounded memo per unit turns the parse into one C-level dict lookup; when full it starts over.
 _PRICE_MEMO: dict[str, int] = {}
 _SIZE_MEMO: dict[str, int] = {}
-# The same, keyed by the raw JSON bytes of a canonical value (digits, at most one dot), for
-# :mod:`pmtrader._book_wire`, which reads changed levels straight from the wire.
-_PRICE_BYTES_MEMO: dict[bytes, int] = {}
+# The same for :mod:`pmtrader._book_wire`, which reads changed levels straight from the wire:
+# keyed by the start of a canonical level text (b'"price":"0.48') and by a size's raw bytes.
+_PRICE_HEADS: dict[bytes, int] = {}
 _SIZE_BYTES_MEMO: dict[bytes, int] = {}
 _MEMO_LIMIT: Final = 65_536
 _Text = TypeVar("_Text", str, bytes)
@@ -49,12 +49,7 @@ def _parse_fixed(text: str, decimals: int, what: str) -> int:
     whole, dot, frac = text.partition(".")
     # The venue's own spelling ("1200", "310.5"): ASCII digits, at most one dot, few enough
     # decimals. One int() of the digits padded to the unit ("310" + "500000").
-    if (
-        text.isascii()
-        and whole.isdigit()
-        and len(frac) <= decimals
-        and (frac.isdigit() or not dot)
-    ):
+    if text.isascii() and whole.isdigit() and len(frac) <= decimals and (frac.isdigit() or not dot):
         return int(whole + frac.ljust(decimals, "0"))
     if dot and not frac:
         frac = "0"

@@ -48,7 +48,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
-from pmtrader._book_wire import Change, SideChanges, SideIndex, parse_side, side_changes
+from pmtrader._book_wire import (
+    UNCHANGED,
+    Change,
+    SideChanges,
+    SideIndex,
+    parse_side,
+    resized,
+    side_changes,
+)
 from pmtrader._wire_units import (
     AMOUNT_SCALE,
     PRICE_SCALE,
@@ -432,13 +440,38 @@ class Book:
         wire = self._wire
         if wire is not None:
             old_bids, old_asks, bid_index, ask_index = wire
-            bid_changes = ask_changes = None  # None: the side is byte for byte the last one
+            # The usual frame: each side is byte for byte the last one, or a trade changed the
+            # size of its best level (last on the wire) and nothing else.
+            bid_resize = UNCHANGED if bids == old_bids else resized(bid_index, old_bids, bids)
+            ask_resize = UNCHANGED if asks == old_asks else resized(ask_index, old_asks, asks)
+            if bid_resize is not None and ask_resize is not None:
+                if bid_resize is not UNCHANGED:
+                    gone, text, price, size = bid_resize
+                    del bid_index[gone]
+                    bid_index[text] = (price, size)
+                    self._bid_sizes[price] = size
+                    if price == self.bid:
+                        self.bid_size = size
+                if ask_resize is not UNCHANGED:
+                    gone, text, price, size = ask_resize
+                    del ask_index[gone]
+                    ask_index[text] = (price, size)
+                    self._ask_sizes[price] = size
+                    if price == self.ask:
+                        self.ask_size = size
+                self._wire = (bids, asks, bid_index, ask_index)
+                self.timestamp = timestamp
+                self.hash = hash
+                self.stale = False
+                return
+            # Anything else: the levels new and gone on each side (None: no change).
+            bid_changes = ask_changes = None
             usable = True
-            if bids != old_bids:
-                bid_changes = side_changes(bid_index, old_bids, bids)
+            if bid_resize is not UNCHANGED:
+                bid_changes = side_changes(bid_index, old_bids, bids, bid_resize)
                 usable = bid_changes is not None
-            if usable and asks != old_asks:
-                ask_changes = side_changes(ask_index, old_asks, asks)
+            if usable and ask_resize is not UNCHANGED:
+                ask_changes = side_changes(ask_index, old_asks, asks, ask_resize)
                 usable = ask_changes is not None
             if usable and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes):
                 self._wire = (bids, asks, bid_index, ask_index)

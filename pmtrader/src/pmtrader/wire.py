@@ -83,7 +83,7 @@ class BookEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="book")
     last_trade_price: str | None = None
 
 
-class RawBookEvent(msgspec.Struct, frozen=True, tag_field="event_type", tag="book"):
+class RawBookEvent(msgspec.Struct, frozen=True, gc=False, tag_field="event_type", tag="book"):
     """A :class:`BookEvent` whose ``bids`` and ``asks`` stay raw JSON (:func:`decode_market_raw`).
 
     For :meth:`pmtrader.book.Book.apply_snapshot_wire`, which parses only the levels that
