@@ -323,10 +323,9 @@ class Exchange:
         if conn.complete:
             self._finish(response)
             return
-        # More of the body is to come: each read gets the read timeout anew.
-        self._rearm()
         if self._whole is not None:
             self._parts.append(response.take())
+            self._rearm()  # more of the body is to come: each read gets the timeout anew
             return
         reply = self._reply
         assert reply is not None  # an exchange without a whole callback has a reply
@@ -338,13 +337,23 @@ class Exchange:
             reply.follow(self)
             reply.begin(response.status, response_headers(response.headers), response.take())
         if reply.paused():
+            # Waiting for the client now, not for the upstream: no read timeout meanwhile.
             response.pause()
+            timer = self._timer
+            if timer is not None:
+                timer.cancel()
+                self._timer = None
+        else:
+            self._rearm()  # more of the body is to come: each read gets the timeout anew
 
     def writable(self) -> None:
         """The client can take more (or is gone): read the upstream again."""
         response = self._response
-        if response is not None:
+        conn = self._conn
+        if response is not None and conn is not None and conn.notify is not None:
             response.resume()
+            if self._timer is None:
+                self._rearm()
 
     def _rearm(self) -> None:
         timer = self._timer

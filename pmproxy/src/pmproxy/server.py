@@ -490,8 +490,13 @@ class HeadHoldingTransport:
         return self._transport.is_closing()
 
 
-def config(app: ProxyApp, *, host: str, port: int, log_level: str) -> uvicorn.Config:
-    """The uvicorn configuration pmproxy runs with (also used by tests and benchmarks)."""
+def config(
+    app: ProxyApp, *, host: str, port: int, log_level: str, keep_alive: int = 30
+) -> uvicorn.Config:
+    """The uvicorn configuration pmproxy runs with (also used by tests and benchmarks).
+
+    ``keep_alive`` is how long (s) an idle client connection stays open.
+    """
     return uvicorn.Config(
         app,
         host=host,
@@ -507,7 +512,7 @@ def config(app: ProxyApp, *, host: str, port: int, log_level: str) -> uvicorn.Co
         date_header=False,
         proxy_headers=False,
         backlog=2048,
-        timeout_keep_alive=30,
+        timeout_keep_alive=keep_alive,
     )
 
 

@@ -375,13 +375,20 @@ class ProxyServer:
 
     Args:
         app: the application (its ``settings.host``/``port`` are ignored).
+        keep_alive: seconds an idle client connection stays open.
     """
 
-    def __init__(self, app: ProxyApp) -> None:
+    def __init__(self, app: ProxyApp, *, keep_alive: int = 30) -> None:
         self.app = app
         self.port = free_port()
         self._server = uvicorn.Server(
-            server_config(app, host=LOOPBACK, port=self.port, log_level=app.settings.log_level)
+            server_config(
+                app,
+                host=LOOPBACK,
+                port=self.port,
+                log_level=app.settings.log_level,
+                keep_alive=keep_alive,
+            )
         )
         self._thread: threading.Thread | None = None
 
