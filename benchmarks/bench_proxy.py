@@ -220,7 +220,9 @@ def check_body(url: str) -> None:
 
 def pmproxy_count(port: int) -> int:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-    match = re.search(r'pmproxy_requests_total\{route="clob",status="200"\} ([\d.e+]+)', text)
+    match = re.search(
+        r'pmproxy_requests_total\{method="GET",route="clob",status="200"\} ([\d.e+]+)', text
+    )
     return int(float(match.group(1))) if match else 0
 
 

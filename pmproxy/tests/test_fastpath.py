@@ -315,7 +315,7 @@ def test_a_client_that_leaves_before_its_answer_leaves_the_proxy_working(
             response = raw_request(server.port, b"/clob/next", headers=((b"POLY_API_KEY", b"k"),))
             assert response.status == 200
             assert [r.target for r in slow.requests] == [b"/gone", b"/next"]
-            assert app.metrics._requests[("clob", 200)] == 2
+            assert app.metrics.answered("clob", 200) == 2
 
 
 def test_a_large_answer_reaches_a_slow_reader_whole(make_settings: Any) -> None:

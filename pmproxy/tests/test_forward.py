@@ -271,9 +271,11 @@ def test_health_reports_each_upstream(
 def test_metrics_count_requests_latency_and_rejections(proxy: ProxyServer) -> None:
     raw_request(proxy.port, b"/clob/book?token_id=9", headers=((b"POLY_API_KEY", b"k"),))
     raw_request(proxy.port, b"/clob/%2e%2e/x")
+    raw_request(proxy.port, b"/gamma/x", method=b"POST", body=b"{}")
     text = httpx.get(proxy.url + "/metrics").text
-    assert 'pmproxy_requests_total{route="clob",status="200"}' in text
-    assert 'pmproxy_requests_total{route="clob",status="400"}' in text
+    assert 'pmproxy_requests_total{method="GET",route="clob",status="200"}' in text
+    assert 'pmproxy_requests_total{method="GET",route="clob",status="400"}' in text
+    assert 'pmproxy_requests_total{method="POST",route="gamma",status="200"}' in text
     assert 'pmproxy_upstream_latency_seconds_bucket{le="0.005",route="clob"}' in text
     assert 'pmproxy_rejected_requests_total{route="clob",status="400"}' in text
     health = httpx.get(proxy.url + "/health").json()

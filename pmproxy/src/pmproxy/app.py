@@ -125,7 +125,9 @@ class ProxyApp(FastAPI):
                 raw = quote(scope["path"], safe="/:@!$&'()*+,;=-._~").encode("ascii")
             if raw[:1] != b"/" or raw[:2] == b"//":
                 await self.forwarder.refuse(
-                    UnsafeRequestError("the request target must be a path ('/…'), not a URL"), send
+                    UnsafeRequestError("the request target must be a path ('/…'), not a URL"),
+                    send,
+                    method=scope.get("method", ""),
                 )
                 return
             found = self.forwarder.match(raw)

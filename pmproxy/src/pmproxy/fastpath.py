@@ -116,7 +116,7 @@ class FastPath:
                 client_ip=client_ip,
             )
         except RequestError as exc:
-            out, payload = forwarder.refusal(exc, route=route.name)
+            out, payload = forwarder.refusal(exc, route=route.name, method=method)
             reply.answer(exc.status, out, payload)
             return
         if plan.local is not None:
@@ -154,7 +154,7 @@ class FastPath:
             try:
                 forwarder.budgets.charge(route.name, "GET", plan.path)
             except BudgetExceededError as exc:
-                out, payload = forwarder.refusal(exc, route=route.name)
+                out, payload = forwarder.refusal(exc, route=route.name, method="GET")
                 reply.answer(exc.status, out, payload)
                 return
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
@@ -187,7 +187,7 @@ class FastPath:
             self.fail(route, "GET", outcome, reply)
             return
         future.set_result(outcome)
-        forwarder.metrics.count_request(route.name, outcome.status)
+        forwarder.metrics.count_request(route.name, "GET", outcome.status)
         reply.answer(outcome.status, outcome.headers, outcome.body)
 
     def _joined(
@@ -198,7 +198,7 @@ class FastPath:
         if exc is None and not future.cancelled():
             answer = future.result()
             forwarder.metrics.coalesced.labels(route.name).inc()
-            forwarder.metrics.count_request(route.name, answer.status)
+            forwarder.metrics.count_request(route.name, "GET", answer.status)
             reply.answer(answer.status, answer.headers, answer.body)
         elif isinstance(exc, UpstreamError):
             self.fail(route, "GET", exc, reply)
@@ -388,7 +388,7 @@ class Exchange:
             reply.follow(None)
         else:
             reply.answer(status, response_headers(response.headers), body)
-        forwarder.metrics.count_request(self._route.name, status)
+        forwarder.metrics.count_request(self._route.name, self._method, status)
 
     def _done_with_conn(self) -> None:
         timer = self._timer

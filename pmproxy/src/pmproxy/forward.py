@@ -200,7 +200,7 @@ class Forwarder:
                     send=send,
                 )
         except RequestError as exc:
-            await self.refuse(exc, send, route=name)
+            await self.refuse(exc, send, route=name, method=method)
         except UpstreamError as exc:
             await _send_json(send, exc.status, self.failed(name, method, exc))
 
@@ -260,7 +260,7 @@ class Forwarder:
         """Count and log an upstream failure; the JSON body to answer it with."""
         self._metrics.upstream_errors.labels(route, type(exc).__name__).inc()
         self._log.warning("upstream.failed", route=route, method=method, error=exc.message)
-        self._metrics.count_request(route, exc.status)
+        self._metrics.count_request(route, method, exc.status)
         return error_body(exc.message)
 
     async def _read_body(self, method: str, headers: Headers, receive: Receive) -> bytes:
@@ -300,9 +300,11 @@ class Forwarder:
             more = message.get("more_body", False)
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
-    def refusal(self, exc: RequestError, *, route: str = "none") -> tuple[Headers, bytes]:
+    def refusal(
+        self, exc: RequestError, *, route: str = "none", method: str = ""
+    ) -> tuple[Headers, bytes]:
         """Count and log a local refusal; the headers and ``{"error": …}`` body to answer with."""
-        self._metrics.count_request(route, exc.status)
+        self._metrics.count_request(route, method, exc.status)
         headers = list(_JSON)
         if isinstance(exc, BudgetExceededError):
             self._metrics.budget_rejections.labels(exc.family).inc()
@@ -314,9 +316,11 @@ class Forwarder:
         headers.append((b"content-length", str(len(body)).encode()))
         return headers, body
 
-    async def refuse(self, exc: RequestError, send: Send, *, route: str = "none") -> None:
+    async def refuse(
+        self, exc: RequestError, send: Send, *, route: str = "none", method: str = ""
+    ) -> None:
         """Answer a request locally with the error's status and ``{"error": …}`` body."""
-        headers, body = self.refusal(exc, route=route)
+        headers, body = self.refusal(exc, route=route, method=method)
         await send({"type": "http.response.start", "status": exc.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
@@ -330,7 +334,7 @@ class Forwarder:
             )
         answer, count = dryrun.answer(method, path, body)
         self._metrics.dry_run.inc()
-        self._metrics.count_request("clob", 200)
+        self._metrics.count_request("clob", method, 200)
         self._log.info("dryrun.answered", method=method, path=path, orders=count)
         return answer
 
@@ -386,7 +390,7 @@ class Forwarder:
                 async for chunk in response.chunks():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
-            self._metrics.count_request(route.name, status)
+            self._metrics.count_request(route.name, method, status)
         except FAILURES as exc:
             if not started:
                 raise map_error(route.name, exc) from exc
@@ -447,7 +451,7 @@ class Forwarder:
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
         )
         await send({"type": "http.response.body", "body": answer.body})
-        self._metrics.count_request(route, answer.status)
+        self._metrics.count_request(route, "GET", answer.status)
 
 
 def _target(route: Route, rest: bytes) -> bytes:

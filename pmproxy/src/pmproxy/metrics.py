@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 # Upstream latency buckets (seconds): loopback (sub-ms) to a slow venue answer.
 _BUCKETS: Final = (
     0.0005,
@@ -42,7 +43,7 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self._requests: dict[tuple[str, int], int] = {}
+        self._requests: dict[tuple[str, str, int], int] = {}
         # route -> [count per bucket (the last one is +Inf), sum of seconds]
         self._latency: dict[str, tuple[list[int], list[float]]] = {}
         self.registry.register(_HotCollector(self))
@@ -76,11 +77,21 @@ class Metrics:
             registry=self.registry,
         )
 
-    def count_request(self, route: str, status: int) -> None:
-        """Count one answered request."""
-        key = (route, status)
+    def count_request(self, route: str, method: str, status: int) -> None:
+        """Count one answered request.
+
+        Methods outside the standard ones are counted as ``OTHER``, so that a client cannot
+        grow the number of series.
+        """
+        key = (route, method if method in _METHODS else "OTHER", status)
         counts = self._requests
         counts[key] = counts.get(key, 0) + 1
+
+    def answered(self, route: str, status: int) -> int:
+        """How many requests on a route were answered with a status, all methods together."""
+        return sum(
+            count for (r, _, s), count in self._requests.items() if r == route and s == status
+        )
 
     def observe_latency(self, route: str, seconds: float) -> None:
         """Record the upstream time to headers of one call."""
@@ -142,11 +153,11 @@ class _HotCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         requests = CounterMetricFamily(
             "pmproxy_requests",
-            "Requests answered, by route and HTTP status.",
-            labels=["route", "status"],
+            "Requests answered, by route, HTTP method and HTTP status.",
+            labels=["route", "method", "status"],
         )
-        for (route, status), count in sorted(self._metrics._requests.items()):
-            requests.add_metric([route, str(status)], count)
+        for (route, method, status), count in sorted(self._metrics._requests.items()):
+            requests.add_metric([route, method, str(status)], count)
         yield requests
         latency = HistogramMetricFamily(
             "pmproxy_upstream_latency_seconds",
