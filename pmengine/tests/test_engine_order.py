@@ -122,3 +122,40 @@ def test_forget_terminal_keeps_working_orders_and_the_newest_history() -> None:
     book.add(make("0xlive", "live"))
     book.forget_terminal(keep=2)
     assert set(book.orders) == {"0x3", "0x4", "0xlive"}
+
+
+def test_a_restored_copy_of_an_intents_order_replaces_the_one_held() -> None:
+    # The journal may hand the same order twice (as it was, then as it ended): the intent must
+    # answer with the copy the book now tracks, never with the stale one.
+    book = OrderBookkeeper()
+    first = make("0x01", "s:1")
+    first.state = LIVE
+    book.restore(first)
+    assert book.working_for_intent("s:1") is first
+    ended = make("0x01", "s:1")
+    ended.state = CANCELLED
+    book.restore(ended)
+    assert book.get("0x01") is ended
+    assert book.working_for_intent("s:1") is None
+    assert book.working() == []
+    # An older, finished order of the same intent does not hide the working one.
+    book.add(make("0x02", "s:1"))
+    older = make("0x00", "s:1")
+    older.state = REJECTED
+    book.restore(older)
+    assert book.working_for_intent("s:1") is book.get("0x02")
+    book.transition("0x02", REJECTED, 3)
+    book.forget_terminal(keep=0)
+    assert book.orders == {}
+    assert book.working_for_intent("s:1") is None
+
+
+def test_a_refused_order_leaves_the_book_as_it_was() -> None:
+    book = OrderBookkeeper()
+    book.add(make("0x01", "a"))
+    with pytest.raises(DuplicateIntentError, match="already tracked"):
+        book.add(make("0x01", "a"))  # same hash, same working intent: the hash is what clashes
+    with pytest.raises(DuplicateIntentError, match="already has a working order"):
+        book.add(make("0x02", "a"))
+    assert list(book.orders) == ["0x01"]
+    assert [o.order_hash for o in book.working()] == ["0x01"]

@@ -66,6 +66,7 @@ class DryOrder:
     salt: int
     ts_ms: int
     intent_id: str
+    resting_on: TokenOrders | None
 
     def __init__(
         self,
@@ -92,6 +93,8 @@ class DryOrder:
         self.salt = salt
         self.ts_ms = ts_ms
         self.intent_id = intent_id
+        # Set while the order rests (so forgetting it needs no lookup by token).
+        self.resting_on = None
 
     @property
     def immediate(self) -> bool:
@@ -184,6 +187,7 @@ class TokenOrders:
     def add(self, order: DryOrder) -> None:
         """Rest an order (after any it crossed was filled)."""
         self.orders[order.order_hash] = order
+        order.resting_on = self
         if order.side == BUY:
             self.max_buy = max(self.max_buy, order.price)
         else:
@@ -192,6 +196,7 @@ class TokenOrders:
     def remove(self, order: DryOrder) -> None:
         """Stop resting an order; the best prices are found again among the rest."""
         del self.orders[order.order_hash]
+        order.resting_on = None
         self.max_buy = NO_BUY
         self.min_sell = NO_SELL
         for other in self.orders.values():
@@ -202,6 +207,8 @@ class TokenOrders:
 
     def clear(self) -> None:
         """Forget every order."""
+        for order in self.orders.values():
+            order.resting_on = None
         self.orders.clear()
         self.max_buy = NO_BUY
         self.min_sell = NO_SELL
@@ -413,7 +420,8 @@ class DryRunVenue:
 
     def _forget(self, order: DryOrder) -> None:
         del self.resting[order.order_hash]
-        self.by_token[order.token_id].remove(order)
+        if order.resting_on is not None:
+            order.resting_on.remove(order)
 
     def _take(self, order: DryOrder, size: int, book: Book, now_ms: int) -> list[DryFill]:
         out: list[DryFill] = []

@@ -155,8 +155,8 @@ class OrderBookkeeper:
     def _track(self, order: Order) -> None:
         if order.is_working:
             self.live[order.order_hash] = order
-        else:
-            self.live.pop(order.order_hash, None)
+        elif order.order_hash in self.live:
+            del self.live[order.order_hash]
 
     def working_for_intent(self, intent_id: str) -> Order | None:
         """The intent's working order, if it has one."""
@@ -171,11 +171,13 @@ class OrderBookkeeper:
         Raises:
             DuplicateIntentError: the intent already has a working order, or the hash is known.
         """
-        if order.order_hash in self.orders:
-            raise DuplicateIntentError(f"order {order.order_hash} is already tracked")
         if self.working_for_intent(order.intent_id) is not None:
+            if order.order_hash in self.orders:
+                raise DuplicateIntentError(f"order {order.order_hash} is already tracked")
             raise DuplicateIntentError(f"intent {order.intent_id} already has a working order")
-        self.orders[order.order_hash] = order
+        # One probe both checks the hash is new and tracks the order.
+        if self.orders.setdefault(order.order_hash, order) is not order:
+            raise DuplicateIntentError(f"order {order.order_hash} is already tracked")
         self.by_intent[order.intent_id] = order
         self._track(order)
 
@@ -220,8 +222,8 @@ class OrderBookkeeper:
         if reason:
             order.reason = reason
         # Terminal states lead nowhere, so only a move into one changes what is working.
-        if state in TERMINAL_STATES:
-            self.live.pop(order.order_hash, None)
+        if state in TERMINAL_STATES and order.order_hash in self.live:
+            del self.live[order.order_hash]
 
     def close_filled(self, order_hash: str, state: str, now_ms: int, reason: str) -> None:
         """End a partly filled order that the venue no longer holds (reconciliation)."""

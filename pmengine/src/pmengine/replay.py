@@ -19,7 +19,7 @@ from typing import Final, final
 
 from pmengine.book import Book
 from pmengine.core import CHANGED_TOP, EngineCore
-from pmengine.dryrun import DryFill, DryRunVenue
+from pmengine.dryrun import DryFill, DryRunVenue, TokenOrders
 from pmengine.order import CANCELLED, REJECTED, Order, OrderRequest
 from pmengine.units import BUY, SELL
 
@@ -45,6 +45,22 @@ class Quotes:
     def __init__(self) -> None:
         self.buy = None
         self.sell = None
+
+
+@final
+class _Lane:
+    """Everything the replay touches for one token, found by the event's token index."""
+
+    token: str
+    book: Book
+    quotes: Quotes
+    resting: TokenOrders
+
+    def __init__(self, token: str, book: Book, quotes: Quotes, resting: TokenOrders) -> None:
+        self.token = token
+        self.book = book
+        self.quotes = quotes
+        self.resting = resting
 
 
 @final
@@ -94,31 +110,29 @@ class ReplayDriver:
         """
         core = self.core
         venue = self.venue
-        tokens = self.tokens
-        books = [core.book(t) for t in tokens]
-        quotes = [self.quotes[t] for t in tokens]
-        resting = [venue.orders_on(t) for t in tokens]
+        lanes = [_Lane(t, core.book(t), self.quotes[t], venue.orders_on(t)) for t in self.tokens]
         latencies = self.latencies
         for kind, ti, side, price, size in events:
             t0 = _perf_counter_ns()
             self.clock_ms += 1
             now = self.clock_ms
-            token = tokens[ti]
-            book = books[ti]
+            lane = lanes[ti]
+            book = lane.book
             if kind == LEVEL:
                 flags = core.apply_level(book, side, price, size, now)
                 # Only resting quotes can fill, so the venue is asked only when we have some.
-                if flags != 0 and resting[ti].crossed_by(book):
+                if flags != 0 and lane.resting.crossed_by(book):
                     self._book_fills(venue.on_book(book, now), now)
             else:
                 core.apply_trade(book, price, now)
-                if len(resting[ti].orders) > 0:
-                    self._book_fills(venue.on_trade(token, price, size, now), now)
+                if len(lane.resting.orders) > 0:
+                    self._book_fills(venue.on_trade(lane.token, price, size, now), now)
                 flags = 0
             if flags & CHANGED_TOP == 0:
                 continue
+            token = lane.token
             wanted = strategy(token, book.best_bid, book.best_ask, core.portfolio.qty(token))
-            self._amend(token, book, quotes[ti], wanted, now)
+            self._amend(token, book, lane.quotes, wanted, now)
             latencies.append(_perf_counter_ns() - t0)
 
     def run_core(self, events: list[tuple[int, int, int, int, int]], size: int) -> int:
