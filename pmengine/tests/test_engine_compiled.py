@@ -84,6 +84,25 @@ def test_the_wheel_holds_compiled_hot_path_modules(compiled_site: Path) -> None:
     assert venue_file.endswith(tuple(EXTENSION_SUFFIXES))
     assert Path(venue_file).parent == compiled_site / "pmengine"
     assert venue_module == "pmengine.dryrun"
+    # Orders, requests and dry-run orders hold no references that could close a cycle, and the
+    # compiled build keeps them out of the cycle collector (mypyc's acyclic classes).
+    tracked = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import gc\n"
+            "from pmengine.order import Order, OrderRequest\n"
+            "from pmengine.dryrun import DryOrder\n"
+            "print(gc.is_tracked(Order('h', 'i', strategy='s', token_id='t', side=0, price=1,"
+            " size=1, created_ms=0)), gc.is_tracked(OrderRequest('s', 'i', token_id='t', side=0,"
+            " price=1, size=1)), gc.is_tracked(DryOrder('h', 't', 0, 1, 1)))",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(compiled_site),
+        check=True,
+    )
+    assert tracked.stdout.split() == ["False", "False", "False"]
     out = subprocess.run(
         [sys.executable, "-c", "from pmengine.cli import main; main()", "--version"],
         capture_output=True,

@@ -102,6 +102,7 @@ def test_a_crossing_order_fills_exactly_as_pmtrader_matching_fills_it(
     result = venue.submit(mine, book, 7)
     got = [(f.price, f.size) for f in result.fills]
     assert got == reference_fills(side, price, size, book)
+    assert (venue.matched_fills, venue.print_fills) == (len(got), 0)
     assert all(f.ts_ms == 7 and f.fee == 0 and f.side == side for f in result.fills)
     filled = sum(f.size for f in result.fills)
     assert result.status == ("matched" if filled else "live")
@@ -184,6 +185,7 @@ def test_a_trade_through_resting_orders_fills_them_oldest_first_at_their_own_pri
     assert second.remaining == 4 * U
     assert venue.on_trade("T", 5_100, 50 * U, 4) == []  # at the offer, not through it
     assert [f.fill_id for f in fills] == ["dry-2", "dry-3"]
+    assert (venue.matched_fills, venue.print_fills) == (0, 3)
 
 
 def test_post_only_fok_and_fak_orders_follow_the_venue_rules() -> None:

@@ -29,6 +29,11 @@ from pmengine.book import Book
 from pmengine.order import OrderRequest
 from pmengine.units import BUY, side_name
 
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pmengine does not depend on it: the decorator only means something to mypyc
+    from pmengine._mypyc import mypyc_attr
+
 #: A fill-or-kill order: all of it now, or nothing.
 FOK: Final = "FOK"
 #: A fill-and-kill order: what is there now, the rest is cancelled.
@@ -47,7 +52,11 @@ NO_BUY: Final = -1
 NO_SELL: Final = 1 << 62
 
 
+# Dry-run orders, fills and answers hold only strings, numbers and fills, so they can never be
+# part of a reference cycle: compiled, they stay out of the cycle collector's lists (mypyc's
+# ``acyclic``; a resting order is found through its token, never linked back to it).
 @final
+@mypyc_attr(acyclic=True)
 class DryOrder:
     """A dry-run order: its stand-in hash, what it asks for, and what of it still rests.
 
@@ -66,7 +75,6 @@ class DryOrder:
     salt: int
     ts_ms: int
     intent_id: str
-    resting_on: TokenOrders | None
 
     def __init__(
         self,
@@ -93,8 +101,6 @@ class DryOrder:
         self.salt = salt
         self.ts_ms = ts_ms
         self.intent_id = intent_id
-        # Set while the order rests (so forgetting it needs no lookup by token).
-        self.resting_on = None
 
     @property
     def immediate(self) -> bool:
@@ -117,6 +123,7 @@ class DryOrder:
 
 
 @final
+@mypyc_attr(acyclic=True)
 class DryFill:
     """One dry-run fill of one of our orders (the fee is always 0: nothing reaches a venue)."""
 
@@ -156,6 +163,7 @@ class DryFill:
 
 
 @final
+@mypyc_attr(acyclic=True, free_list_len=1)
 class DrySubmit:
     """The venue's answer to a submit: ``live``, ``matched`` or ``rejected``, and the fills."""
 
@@ -187,7 +195,6 @@ class TokenOrders:
     def add(self, order: DryOrder) -> None:
         """Rest an order (after any it crossed was filled)."""
         self.orders[order.order_hash] = order
-        order.resting_on = self
         if order.side == BUY:
             self.max_buy = max(self.max_buy, order.price)
         else:
@@ -196,7 +203,6 @@ class TokenOrders:
     def remove(self, order: DryOrder) -> None:
         """Stop resting an order; the best prices are found again among the rest."""
         del self.orders[order.order_hash]
-        order.resting_on = None
         self.max_buy = NO_BUY
         self.min_sell = NO_SELL
         for other in self.orders.values():
@@ -207,8 +213,6 @@ class TokenOrders:
 
     def clear(self) -> None:
         """Forget every order."""
-        for order in self.orders.values():
-            order.resting_on = None
         self.orders.clear()
         self.max_buy = NO_BUY
         self.min_sell = NO_SELL
@@ -254,11 +258,15 @@ class DryRunVenue:
         resting: every resting order by hash, oldest first.
         by_token: the same orders per token.
         submitted: how many orders were submitted.
+        matched_fills: fills of orders that crossed the book (through the matching code).
+        print_fills: fills of resting orders that a trade printed through.
     """
 
     resting: dict[str, DryOrder]
     by_token: dict[str, TokenOrders]
     submitted: int
+    matched_fills: int
+    print_fills: int
     _prefix: str
     _salt: int
     _fill_seq: int
@@ -270,6 +278,8 @@ class DryRunVenue:
         self.resting = {}
         self.by_token = {}
         self.submitted = 0
+        self.matched_fills = 0
+        self.print_fills = 0
         self._prefix = "0x" + run
         self._salt = 0
         self._fill_seq = 0
@@ -398,6 +408,7 @@ class DryRunVenue:
                 take = order.remaining if order.remaining < left else left
                 left -= take
                 order.remaining -= take
+                self.print_fills += 1
                 self._fill_seq += 1
                 out.append(
                     DryFill(
@@ -420,8 +431,7 @@ class DryRunVenue:
 
     def _forget(self, order: DryOrder) -> None:
         del self.resting[order.order_hash]
-        if order.resting_on is not None:
-            order.resting_on.remove(order)
+        self.by_token[order.token_id].remove(order)
 
     def _take(self, order: DryOrder, size: int, book: Book, now_ms: int) -> list[DryFill]:
         out: list[DryFill] = []
@@ -430,6 +440,7 @@ class DryRunVenue:
         mirror = _mirror(book, order.side, order.price)
         side = Side.BUY if order.side == BUY else Side.SELL
         for fill in mirror.match(side, order.price, max_size=size):
+            self.matched_fills += 1
             self._fill_seq += 1
             out.append(
                 DryFill(

@@ -20,6 +20,11 @@ from typing import Final, final
 from pmengine.errors import DuplicateIntentError, IllegalTransitionError
 from pmengine.units import BUY, notional_ceil
 
+try:
+    from mypy_extensions import mypyc_attr
+except ImportError:  # pmengine does not depend on it: the decorator only means something to mypyc
+    from pmengine._mypyc import mypyc_attr
+
 INTENT: Final = "INTENT"
 SIGNED: Final = "SIGNED"
 SUBMITTED: Final = "SUBMITTED"
@@ -63,7 +68,11 @@ _ALLOWED: Final = {
 }
 
 
+# Orders and requests hold only strings and numbers, so they can never be part of a reference
+# cycle: compiled, they stay out of the cycle collector's lists (mypyc's ``acyclic``), and a
+# request, short-lived, is allocated from a one-instance free list.
 @final
+@mypyc_attr(acyclic=True)
 class Order:
     """One order: what was asked, what the venue did with it, and where it is in its life."""
 
@@ -291,6 +300,7 @@ def _updated(order: Order) -> int:
 
 
 @final
+@mypyc_attr(acyclic=True, free_list_len=1)
 class OrderRequest:
     """What a strategy asks for, in integers, before risk and signing."""
 
