@@ -472,6 +472,7 @@ class Exchange:
             if before is not None and trade.match_ms // 1000 > before:
                 continue
             out.append(trade)
+        out.reverse()  # newest first also within one millisecond: the sort below is stable
         return sorted(out, key=lambda t: t.match_ms, reverse=True)
 
     def trade(self, trade_id: str) -> Trade | None:
