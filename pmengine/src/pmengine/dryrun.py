@@ -54,9 +54,10 @@ NO_SELL: Final = 1 << 62
 
 # Dry-run orders, fills and answers hold only strings, numbers and fills, so they can never be
 # part of a reference cycle: compiled, they stay out of the cycle collector's lists (mypyc's
-# ``acyclic``; a resting order is found through its token, never linked back to it).
+# ``acyclic``; a resting order is found through its token, never linked back to it). An amend
+# frees one dry-run order just before it makes the next: a one-instance free list serves it.
 @final
-@mypyc_attr(acyclic=True)
+@mypyc_attr(acyclic=True, free_list_len=1)
 class DryOrder:
     """A dry-run order: its stand-in hash, what it asks for, and what of it still rests.
 
