@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pmproxy.safety import check_path, check_query
 from pmproxy.testing import ProxyServer, RecordingUpstream, raw_request
 
-from pmproxy import ProxyApp, UnsafeRequestError, create_app, logs
+from pmproxy import ProxyApp, UnsafeRequestError, create_app, logs, safety
 
 HOSTILE_PATHS = [
     b"/..",
@@ -395,3 +395,15 @@ def _check_case(
     if forwarded:
         return "forwarded"
     return "refused" if status == 400 else "answered"
+
+
+def test_the_byte_sets_of_the_quick_checks_allow_exactly_what_the_patterns_allow() -> None:
+    # check_path and check_query first delete allowed bytes with bytes.translate; those sets
+    # must say, byte for byte, what the regular expressions they shortcut say.
+    for code in range(256):
+        byte = bytes([code])
+        allowed_in_query = safety._QUERY_CHARS.fullmatch(byte) is not None
+        assert allowed_in_query == (not byte.translate(None, safety._QUERY_BYTES)), byte
+        plain = not byte.translate(None, safety._PLAIN_PATH)
+        allowed_in_path = safety._PATH_CHARS.fullmatch(byte) is not None
+        assert plain == (allowed_in_path and byte not in (b"%", b".")), byte

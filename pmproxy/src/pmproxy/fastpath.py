@@ -311,15 +311,28 @@ class Exchange:
             return
         response = self._response
         if response is None:
-            self._fast.forwarder.metrics.observe_latency(
-                self._route.name, time.perf_counter() - self._sent_at
-            )
-            response = self._response = Response(conn, self._fast.read_timeout, head_only=False)
-            if not 200 <= response.status <= 599:
+            status = conn.status
+            metrics = self._fast.forwarder.metrics
+            metrics.observe_latency(self._route.name, time.perf_counter() - self._sent_at)
+            if not 200 <= status <= 599:
                 conn.keep_alive = False
                 message = f"the {self._route.name} upstream answered with an invalid status"
                 self._lost(UpstreamUnavailableError(self._route.name, message))
                 return
+            reply = self._reply
+            if conn.complete and reply is not None:
+                # The usual case: the whole answer came with its head. One write, no more.
+                timer = self._timer
+                if timer is not None:
+                    timer.cancel()
+                    self._timer = None
+                conn.notify = None
+                headers = conn.headers()
+                body = conn.finish()
+                reply.answer(status, response_headers(headers), body)
+                metrics.count_request(self._route.name, self._method, status)
+                return
+            response = self._response = Response(conn, self._fast.read_timeout, head_only=False)
         if conn.complete:
             self._finish(response)
             return

@@ -230,6 +230,25 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def finish(self) -> bytes:
+        """The body of a complete answer; the connection goes back to its pool (or closes).
+
+        The fast path's shortcut for the usual answer, whole once its head is parsed, instead
+        of a :class:`Response`; read :attr:`status` and the headers (``headers()``) first.
+        """
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        if self.keep_alive and not self.closed:
+            self.pool.put(self)
+        else:
+            self.close()
+            self.pool.forget(self)
+        return body
+
+    def headers(self) -> Headers:
+        """The answer's headers (lower-case names) as parsed so far."""
+        return self._headers
+
 
 class Response:
     """An upstream answer: status and headers now, the body as it arrives.

@@ -27,6 +27,13 @@ _DOT_SEGMENT: Final = re.compile(rb"(?:^|/)\.\.?(?:;[^/]*)?(?:/|$)")
 # A query may hold any printable ASCII except space and "#"; it never changes the origin, but
 # CR, LF and NUL could split the request line on the way out.
 _QUERY_CHARS: Final = re.compile(rb"[!-\"$-~]*")
+# The same sets as bytes to delete with bytes.translate, a C loop several times faster than
+# the regular expressions on the usual request. Plain path bytes leave out "%" and ".", whose
+# escapes and segments the full checks look at.
+_PLAIN_PATH: Final = (
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_~!$&'()*+,;=:@/"
+)
+_QUERY_BYTES: Final = bytes(c for c in range(0x21, 0x7F) if c != 0x23)
 _MAX_TARGET: Final = 8192
 
 
@@ -47,6 +54,11 @@ def check_path(raw_path: bytes) -> None:
         raise UnsafeRequestError("the request path must start with '/' (absolute-form is refused)")
     if len(raw_path) > _MAX_TARGET:
         raise UnsafeRequestError("the request path is longer than 8192 bytes")
+    if not raw_path.translate(None, _PLAIN_PATH):
+        # Only plain path bytes, no "%" and no ".": nothing to decode, no dot segment.
+        if b"//" in raw_path:
+            raise UnsafeRequestError("the request path holds an empty segment ('//')")
+        return
     if _PATH_CHARS.fullmatch(raw_path) is None:
         raise UnsafeRequestError(
             "the request path holds a character that is not allowed in a path "
@@ -72,7 +84,7 @@ def check_query(raw_query: bytes) -> None:
         return
     if len(raw_query) > _MAX_TARGET:
         raise UnsafeRequestError("the query string is longer than 8192 bytes")
-    if _QUERY_CHARS.fullmatch(raw_query) is None:
+    if raw_query.translate(None, _QUERY_BYTES):  # as _QUERY_CHARS.fullmatch, faster
         raise UnsafeRequestError(
             "the query string holds a space, control, '#' or non-ASCII byte; percent-encode it"
         )

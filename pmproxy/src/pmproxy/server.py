@@ -81,6 +81,10 @@ class ProxyProtocol(TargetPreservingProtocol):
         self._fastpath = fast
         self._max_body = min(MAX_BODY, app.settings.max_body_bytes) if fast is not None else 0
         self._inflight: _FastCycle | None = None
+        # The server's own headers (none unless configured), ready to go into each fast answer.
+        defaults = self.server_state.default_headers
+        self.default_head = b"".join(name + b": " + value + b"\r\n" for name, value in defaults)
+        self.default_lines = len(defaults)
         # When the connection last became idle (None: a request is being read or answered).
         self._idle_since: float | None = None
 
@@ -343,15 +347,14 @@ class _FastCycle:
             exchange.writable()  # a paused upstream must be read to its end and released
 
     def _head(self, status: int, headers: Headers) -> bytes | None:
-        parts = [STATUS_LINE[status]]
-        lines = 2  # the status line and the blank line
+        protocol = self._protocol
+        parts = [STATUS_LINE[status], protocol.default_head]
+        lines = protocol.default_lines + len(headers) + 2  # + the status and the blank line
         has_length = False
-        for group in (self._protocol.server_state.default_headers, headers):
-            for name, value in group:
-                parts += (name, b": ", value, b"\r\n")
-                if name == b"content-length":
-                    has_length = True
-            lines += len(group)
+        for name, value in headers:
+            parts += (name, b": ", value, b"\r\n")
+            if name == b"content-length":
+                has_length = True
         if not self.keep_alive:
             parts.append(b"connection: close\r\n")
             lines += 1
@@ -381,14 +384,17 @@ class _FastCycle:
             self._bad_head()
             return
         self.response_complete = True
+        transport = self._transport
         if not self.disconnected:
             if self._chunked:
                 if body:
                     head += b"%x\r\n%b\r\n" % (len(body), body)
-                self._transport.write(head + b"0\r\n\r\n")
+                transport.write(head + b"0\r\n\r\n")
             else:
-                self._transport.write(head + body if body else head)
-        self._complete()
+                transport.write(head + body if body else head)
+        if not self.keep_alive:
+            transport.close()
+        self._protocol.fast_done(self)
 
     def begin(self, status: int, headers: Headers, data: bytes) -> None:
         """Write the head of a streamed answer and the first piece of its body (one write)."""
