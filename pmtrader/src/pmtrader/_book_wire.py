@@ -48,7 +48,6 @@ from pmtrader.wire import PriceLevel, level_columns
 
 __all__ = [
     "MAX_CHANGES",
-    "UNCHANGED",
     "Change",
     "Level",
     "Resize",
@@ -107,8 +106,6 @@ def parse_side(raw: bytes) -> tuple[list[int], list[int], SideIndex | None]:
 
 #: A level whose size alone changed: ``(old text, new text, price, new size)``.
 Resize = tuple[bytes, bytes, int, int]
-#: What :func:`resized` says of a side that did not change at all.
-UNCHANGED: Final[Resize] = (b"", b"", 0, 0)
 
 
 def resized(
@@ -206,9 +203,11 @@ def side_changes(
     new = list(islice(filterfalse(index.__contains__, texts), MAX_CHANGES + 1))
     if len(new) > MAX_CHANGES:
         return None
-    gone_texts = index.keys() - texts if len(texts) - len(new) != len(index) else ()
+    # Always the full difference: a count alone cannot tell "nothing gone" from "one level gone
+    # and another listed twice".
+    gone_texts = index.keys() - texts
     if len(index) - len(gone_texts) + len(new) != len(texts):
-        return None  # a level text repeats
+        return None  # a known level text repeats (a new one repeating is a repeated price)
     added = []
     for text in new:
         level = _parse_piece(text)

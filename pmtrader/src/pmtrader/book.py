@@ -49,7 +49,6 @@ from decimal import Decimal
 from typing import Final, Literal
 
 from pmtrader._book_wire import (
-    UNCHANGED,
     Change,
     SideChanges,
     SideIndex,
@@ -442,17 +441,19 @@ class Book:
             old_bids, old_asks, bid_index, ask_index = wire
             # The usual frame: each side is byte for byte the last one, or a trade changed the
             # size of its best level (last on the wire) and nothing else.
-            bid_resize = UNCHANGED if bids == old_bids else resized(bid_index, old_bids, bids)
-            ask_resize = UNCHANGED if asks == old_asks else resized(ask_index, old_asks, asks)
-            if bid_resize is not None and ask_resize is not None:
-                if bid_resize is not UNCHANGED:
+            same_bids = bids == old_bids
+            same_asks = asks == old_asks
+            bid_resize = None if same_bids else resized(bid_index, old_bids, bids)
+            ask_resize = None if same_asks else resized(ask_index, old_asks, asks)
+            if (same_bids or bid_resize is not None) and (same_asks or ask_resize is not None):
+                if bid_resize is not None:
                     gone, text, price, size = bid_resize
                     del bid_index[gone]
                     bid_index[text] = (price, size)
                     self._bid_sizes[price] = size
                     if price == self.bid:
                         self.bid_size = size
-                if ask_resize is not UNCHANGED:
+                if ask_resize is not None:
                     gone, text, price, size = ask_resize
                     del ask_index[gone]
                     ask_index[text] = (price, size)
@@ -467,10 +468,10 @@ class Book:
             # Anything else: the levels new and gone on each side (None: no change).
             bid_changes = ask_changes = None
             usable = True
-            if bid_resize is not UNCHANGED:
+            if not same_bids:
                 bid_changes = side_changes(bid_index, old_bids, bids, bid_resize)
                 usable = bid_changes is not None
-            if usable and ask_resize is not UNCHANGED:
+            if usable and not same_asks:
                 ask_changes = side_changes(ask_index, old_asks, asks, ask_resize)
                 usable = ask_changes is not None
             if usable and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes):
