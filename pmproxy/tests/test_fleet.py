@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
-from pmproxy.budget import LIMITS, family_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pmproxy.budget import LIMITS, TokenBucket, family_of
 from pmproxy.testing import ProxyServer, RecordingUpstream
 
 from pmproxy import BudgetExceededError, Budgets
@@ -68,6 +70,66 @@ def test_a_refusal_takes_nothing_from_the_other_buckets() -> None:
     with pytest.raises(BudgetExceededError) as refused:
         budgets.charge("clob", "GET", "/markets")
     assert refused.value.family == "clob"
+
+
+class _Reference:
+    """The budget rule written plainly with TokenBucket.wait: what Budgets.charge must do."""
+
+    def __init__(self, scale: float, clock: _Clock) -> None:
+        self.clock = clock
+        self.buckets = {
+            name: [TokenBucket(max(1.0, int(limit * scale)), float(window), clock())
+                   for limit, window in windows]
+            for name, windows in LIMITS.items()
+        }  # fmt: skip
+
+    def charge(self, route: str, method: str, path: str) -> str | None:
+        names = [n for n in (family_of(route, method, path), route, "global") if n in LIMITS]
+        waits = [(b.wait(self.clock()), n) for n in names for b in self.buckets[n]]
+        worst, family = max(waits, key=lambda w: w[0])
+        if worst > 0.0:
+            return family
+        for name in names:
+            for bucket in self.buckets[name]:
+                bucket.tokens -= 1.0
+        return None
+
+
+_CALLS = [
+    ("clob", "GET", "/book"),
+    ("clob", "GET", "/book/"),
+    ("clob", "DELETE", "/cancel-all"),
+    ("clob", "POST", "/order"),
+    ("clob", "GET", "/tick-size"),
+    ("gamma", "GET", "/markets"),
+    ("data", "GET", "/positions"),
+    ("data", "GET", "/x"),
+]
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(_CALLS), st.sampled_from([0.0, 0.0, 0.01, 0.5, 3.0, 700.0])),
+        max_size=120,
+    )
+)
+def test_charging_follows_the_token_bucket_rule_call_for_call(
+    steps: list[tuple[tuple[str, str, str], float]],
+) -> None:
+    clock, reference_clock = _Clock(), _Clock()
+    budgets = Budgets(scale=0.002, clock=clock)  # small buckets: refusals are frequent
+    reference = _Reference(0.002, reference_clock)
+    for (route, method, path), step in steps:
+        clock.now += step
+        reference_clock.now += step
+        expected = reference.charge(route, method, path)
+        if expected is None:
+            budgets.charge(route, method, path)
+        else:
+            with pytest.raises(BudgetExceededError) as refused:
+                budgets.charge(route, method, path)
+            assert refused.value.family == expected
 
 
 def test_the_proxy_answers_429_with_retry_after_once_a_budget_is_spent(

@@ -20,6 +20,10 @@ from typing import Final
 
 from pmproxy.errors import BudgetExceededError
 
+# Distinct (route, method, path) whose buckets are remembered (cleared when full).
+_MEMO_SIZE: Final = 4096
+_MEMO_PATH: Final = 256  # longer paths are not remembered (at most ~1 MiB of keys)
+
 # family -> ((requests, window seconds), ...)
 LIMITS: Final[dict[str, tuple[tuple[int, int], ...]]] = {
     "global": ((15_000, 10),),
@@ -144,6 +148,8 @@ class Budgets:
         }
         # The families charged for (route, specific family): built lazily, a handful of entries.
         self._chains: dict[tuple[str, str | None], tuple[_Family, ...]] = {}
+        # The buckets charged for (route, method, path), with their family's name.
+        self._memo: dict[tuple[str, str, str], tuple[tuple[TokenBucket, str], ...]] = {}
 
     def capacity(self, family: str) -> int:
         """The burst size of a family's shortest window (for docs and tests)."""
@@ -155,23 +161,39 @@ class Budgets:
         Raises:
             BudgetExceededError: some bucket is empty; carries the family and whole seconds to wait.
         """
-        specific = family_of(route, method, path)
-        key = (route, specific)
-        chain = self._chains.get(key)
-        if chain is None:
-            names = [n for n in (specific, route, "global") if n is not None and n in LIMITS]
-            chain = tuple(self._families[n] for n in names)
-            self._chains[key] = chain
+        key = (route, method, path)
+        buckets = self._memo.get(key)
+        if buckets is None:
+            buckets = self._buckets_of(route, method, path)
+            if len(path) <= _MEMO_PATH:
+                if len(self._memo) >= _MEMO_SIZE:
+                    self._memo.clear()  # paths with ids in them: keep the memo small
+                self._memo[key] = buckets
         now = self._clock()
         worst = 0.0
         worst_family = ""
-        for family in chain:
-            for bucket in family.buckets:
-                wait = bucket.wait(now)
+        for bucket, family in buckets:
+            # TokenBucket.wait, inlined: this runs for every forwarded request.
+            if now > bucket.stamp:
+                tokens = bucket.tokens + (now - bucket.stamp) * bucket.rate
+                bucket.tokens = tokens if tokens < bucket.capacity else bucket.capacity
+                bucket.stamp = now
+            if bucket.tokens < 1.0:
+                wait = (1.0 - bucket.tokens) / bucket.rate
                 if wait > worst:
-                    worst, worst_family = wait, family.name
+                    worst, worst_family = wait, family
         if worst > 0.0:
             raise BudgetExceededError(worst_family, max(1, math.ceil(worst)))
-        for family in chain:
-            for bucket in family.buckets:
-                bucket.tokens -= 1.0
+        for bucket, _ in buckets:
+            bucket.tokens -= 1.0
+
+    def _buckets_of(
+        self, route: str, method: str, path: str
+    ) -> tuple[tuple[TokenBucket, str], ...]:
+        specific = family_of(route, method, path)
+        chain = self._chains.get((route, specific))
+        if chain is None:
+            names = [n for n in (specific, route, "global") if n is not None and n in LIMITS]
+            chain = tuple(self._families[n] for n in names)
+            self._chains[(route, specific)] = chain
+        return tuple((bucket, family.name) for family in chain for bucket in family.buckets)
