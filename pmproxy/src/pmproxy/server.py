@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import traceback
 from typing import Any, ClassVar
 
 import httptools
@@ -331,9 +332,12 @@ class _FastCycle:
                 client_ip=client[0] if client else None,
                 reply=self,
             )
-        except Exception:
+        except Exception as exc:
             # A bug, not a client's or an upstream's fault: answer as uvicorn would (500).
-            structlog.get_logger("pmproxy.server").exception("fastpath.failed")
+            # The traceback as plain text: a rendered one may show local values (headers).
+            structlog.get_logger("pmproxy.server").error(
+                "fastpath.failed", error=type(exc).__name__, traceback=traceback.format_exc()
+            )
             if not self.response_complete:
                 self.keep_alive = False
                 payload = error_body("internal error in pmproxy")
