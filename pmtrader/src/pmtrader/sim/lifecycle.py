@@ -1,5 +1,6 @@
 """Time and operator actions of ``Exchange``: trade settlement statuses, GTD expiry, market
-resolution and redemption, the heartbeat dead-man switch, tick-size changes, failed trades.
+resolution and redemption, the heartbeat dead-man switch, tick-size changes, failed trades
+(whose settlement is unwound: see ``fail_trade``).
 
 Bound into ``Exchange`` in ``exchange.py``. ``advance(now_ms)`` is idempotent for a given time and
 cheap when nothing is due (a few comparisons), so the server can call it on every timer tick.
@@ -8,14 +9,17 @@ cheap when nothing is due (a few comparisons), so the server can call it on ever
 from __future__ import annotations
 
 import heapq
-from typing import TYPE_CHECKING
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from pmtrader.sim.errors import HeartbeatRejected, SimError, UnknownMarket
-from pmtrader.sim.matching import PRICE_SCALE
+from pmtrader.sim.ledger import COLLATERAL, FEE_COLLECTOR, MAX_ALLOWANCE, Ledger
+from pmtrader.sim.matching import AMOUNT_SCALE, PRICE_SCALE, Side, notional
 
 if TYPE_CHECKING:
     from pmtrader.sim.catalogue import Market
     from pmtrader.sim.exchange import Exchange
+    from pmtrader.sim.records import Trade
 
 __all__ = ["advance", "fail_trade", "heartbeat", "resolve", "set_match_delay", "set_tick_size"]
 
@@ -90,21 +94,228 @@ def _set_status(self: Exchange, trade_id: str, status: str, now_ms: int) -> None
 
 
 def fail_trade(self: Exchange, trade_id: str) -> None:
-    """Mark a not-yet-confirmed trade FAILED (operator fault injection).
+    """Mark a not-yet-confirmed trade FAILED and unwind its settlement (operator fault injection).
 
-    The sim settles balances at match time and keeps them: FAILED exercises a client's handling
-    of the status, it does not unwind the ledger.
+    On Polygon a FAILED trade's settlement transaction never landed: no token and no pUSD moved.
+    The sim settles at match time, so failing a trade reverses exactly what
+    ``trading._settle`` and ``trading._charge_taker`` moved for it, atomically: each party's pUSD
+    and shares (maker and taker, in their own token's terms, with the same rounding), the
+    market's complete-set pool, the maker's and the taker's fees (back from the fee collector),
+    and the pUSD allowance the fill used up (a transfer that never happened spends none). The
+    average cost and realized P&L of each touched holding are recomputed from the holding's
+    trades without this one. Everything is persisted in the flush that marks the trade FAILED.
+
+    The orders keep their ``size_matched`` and status: the protocol notes (``protocol.md``,
+    ``protocol-v1-gamma-rewards.md``) describe FAILED only as a terminal trade status and say
+    nothing about reopening the orders, so only balances are unwound. An open order whose
+    reservation the unwinding leaves unbacked (a SELL of shares that were never delivered, a
+    BUY of pUSD that was given back) is cancelled, as the venue cancels orders whose balance
+    went away.
 
     Raises:
-        SimError: unknown trade, or already CONFIRMED/FAILED.
+        SimError: unknown trade; already CONFIRMED/FAILED; its market has resolved (the shares
+            were redeemed); or the unwinding would make a balance negative because the shares
+            or pUSD it delivered have moved on (fail the later trades first). Nothing changed.
     """
     trade = self._trades.get(trade_id)
     if trade is None:
         raise SimError(f"trade {trade_id} not found")
     if trade.status in _TERMINAL:
         raise SimError(f"trade {trade_id} is already {trade.status}")
-    _set_status(self, trade_id, "FAILED", self._clock.now_ms())
+    market = self.catalogue.market(trade.market)
+    if market is None:
+        raise SimError(f"trade {trade_id} belongs to no known market")
+    if market.closed:
+        raise SimError(
+            f"trade {trade_id} is in resolved market {market.condition_id}: its shares were "
+            "redeemed, so its settlement can no longer fail"
+        )
+    legs = _legs(market, trade)
+    pusd, shares, pool, refunds = _unwinding(trade, legs)
+    _check_unwinding(self, trade_id, market.condition_id, pusd, shares, pool)
+    # ---- checked: from here on nothing can fail half-way ----
+    for address, delta in pusd.items():
+        self.ledger.move_pusd(address, delta)
+    for (address, token), delta in shares.items():
+        self.ledger.move_token(address, token, delta)
+    self.ledger.pool_move(market.condition_id, pool)
+    spender = self._exchange_for(market)
+    for address, amount in refunds.items():
+        allowance = self.ledger.allowance(address, COLLATERAL, spender)
+        if allowance < MAX_ALLOWANCE:  # unlimited stayed unlimited: nothing was used up
+            self.ledger.set_allowance(address, COLLATERAL, spender, allowance + amount)
+    now = self._clock.now_ms()
+    _set_status(self, trade_id, "FAILED", now)
+    for (address, token), delta in shares.items():
+        _rebuild_basis(self, address, token, delta)
+    _cancel_unbacked(self, {address for address, _ in shares} | set(pusd), now)
     self._flush()
+
+
+# A settlement leg: (address, token, side, shares, pUSD cost) as ``trading._leg`` moved it.
+_Leg = tuple[str, str, Side, int, int]
+
+
+def _legs(market: Market, trade: Trade) -> list[_Leg]:
+    """Each party's leg of a trade, recomputed exactly as ``trading._settle`` computed it.
+
+    The fill's cost is the YES notional at the YES book price, rounded in the resting maker's
+    favour (up when the taker is on the bid side of the YES book); a NO leg costs
+    ``size - yes_cost``. Makers first, then the taker: the order ``_settle`` moved them in.
+    """
+    taker_yes = trade.asset_id == market.yes_token
+    yes_price = trade.price if taker_yes else PRICE_SCALE - trade.price
+    taker_book_side = trade.side if taker_yes else trade.side.opposite
+    round_up = taker_book_side is Side.BUY
+    legs: list[_Leg] = []
+    for maker in trade.maker_orders:
+        yes_cost = notional(maker.matched_amount, yes_price, round_up=round_up)
+        maker_cost = (
+            yes_cost if maker.asset_id == market.yes_token else (maker.matched_amount - yes_cost)
+        )
+        legs.append(
+            (maker.maker_address, maker.asset_id, maker.side, maker.matched_amount, maker_cost)
+        )
+    yes_cost = notional(trade.size, yes_price, round_up=round_up)
+    taker_cost = yes_cost if taker_yes else trade.size - yes_cost
+    legs.append((trade.maker_address, trade.asset_id, trade.side, trade.size, taker_cost))
+    return legs
+
+
+def _unwinding(
+    trade: Trade, legs: list[_Leg]
+) -> tuple[dict[str, int], dict[tuple[str, str], int], int, dict[str, int]]:
+    """The reverse of a trade's settlement: pUSD and share deltas, pool delta, allowance refunds."""
+    pusd: dict[str, int] = {}
+    shares: dict[tuple[str, str], int] = {}
+    refunds: dict[str, int] = {}
+    pool = 0
+
+    def add(table: dict[Any, int], key: Any, delta: int) -> None:
+        table[key] = table.get(key, 0) + delta
+
+    for address, token, side, size, cost in legs:
+        if side is Side.BUY:  # it paid ``cost`` and received the shares: give back, take back
+            add(pusd, address.lower(), cost)
+            add(shares, (address.lower(), token), -size)
+            add(refunds, address.lower(), cost)
+            pool -= cost
+        else:
+            add(shares, (address.lower(), token), size)
+            add(pusd, address.lower(), -cost)
+            pool += cost
+    for maker in trade.maker_orders:
+        if maker.fee:
+            add(pusd, maker.maker_address.lower(), maker.fee)
+            add(pusd, FEE_COLLECTOR.lower(), -maker.fee)
+    if trade.fee:  # what ``_charge_taker`` charged for this trade (its cut already applied)
+        add(pusd, trade.maker_address.lower(), trade.fee)
+        add(pusd, FEE_COLLECTOR.lower(), -trade.fee)
+        if trade.side is Side.BUY:
+            add(refunds, trade.maker_address.lower(), trade.fee)
+    return pusd, shares, pool, {a: v for a, v in refunds.items() if v > 0}
+
+
+def _check_unwinding(  # noqa: PLR0917 - one check over the four parts of the unwinding
+    self: Exchange,
+    trade_id: str,
+    condition_id: str,
+    pusd: dict[str, int],
+    shares: dict[tuple[str, str], int],
+    pool: int,
+) -> None:
+    """Refuse, before anything moves, an unwinding that would overdraw a balance or the pool."""
+    for address, delta in pusd.items():
+        if self.ledger.pusd(address) + delta < 0:
+            raise SimError(
+                f"cannot fail trade {trade_id}: {address} no longer holds the "
+                f"{Decimal(-delta) / AMOUNT_SCALE} pUSD it received from it; fail the trades that spent "
+                "it first"
+            )
+    for (address, token), delta in shares.items():
+        if self.ledger.token(address, token) + delta < 0:
+            raise SimError(
+                f"cannot fail trade {trade_id}: {address} no longer holds the "
+                f"{Decimal(-delta) / AMOUNT_SCALE} shares of {token} it received from it; fail the "
+                "trades that sold them first"
+            )
+    if self.ledger.pools.get(condition_id, 0) + pool < 0:
+        raise SimError(
+            f"cannot fail trade {trade_id}: the complete sets it minted have been merged since"
+        )
+
+
+def _rebuild_basis(self: Exchange, address: str, token: str, delta: int) -> None:
+    """Recompute one holding's cost basis and realized P&L from its trades that did not fail.
+
+    The ledger's basis is an average cost, so it depends on the order of every trade of the
+    holding: replaying them (minus the failed ones) through the ledger's own ``record_buy`` and
+    ``record_sell`` gives exactly the basis the holding would have had without the failed trade.
+    The replay is exact while the trade log holds the holding's whole history (``retain_trades``);
+    when older trades have been forgotten the replayed shares disagree with the balance, and the
+    basis is then rescaled to the shares held now (``delta`` changed them) at the same average.
+    """
+    scratch = Ledger()
+    key = address.lower()
+    complete = True
+    for trade in self._trade_log:
+        if trade.status == "FAILED":
+            continue
+        market = self.catalogue.market(trade.market)
+        if market is None:
+            continue
+        for addr, tok, side, size, cost in _legs(market, trade):
+            if addr.lower() != key or tok != token:
+                continue
+            if side is Side.BUY:
+                scratch.move_token(addr, tok, size)
+                scratch.record_buy(addr, tok, size, cost)
+            elif scratch.token(addr, tok) < size:
+                complete = False  # sold shares bought before the retained history began
+                break
+            else:
+                scratch.move_token(addr, tok, -size)
+                scratch.record_sell(addr, tok, size, cost)
+    held = self.ledger.token(address, token)
+    holding = self.ledger.basis.setdefault(key, {})
+    if complete and scratch.token(address, token) == held:
+        replayed = scratch.basis.get(key, {}).get(token)
+        if replayed is None:
+            holding.pop(token, None)
+        else:
+            holding[token] = replayed
+    else:
+        basis = holding.get(token)
+        before = held - delta
+        if basis is not None and before > 0:
+            basis.cost_basis = basis.cost_basis * held // before
+    self.ledger.dirty_holdings.add((key, token))
+
+
+def _cancel_unbacked(self: Exchange, addresses: set[str], now: int) -> None:
+    """Cancel open orders whose reservation the unwinding left without balance (newest first)."""
+    for address in sorted(addresses):
+        if address == FEE_COLLECTOR.lower():
+            continue
+        mine = sorted(
+            (
+                r
+                for r in self._orders.values()
+                if r.maker_address.lower() == address and r.status in ("LIVE", "DELAYED")
+            ),
+            key=lambda r: (r.created_ms, r.book_seq),
+            reverse=True,
+        )
+        for record in mine:
+            if record.side is Side.BUY:
+                short = self._locked_pusd.get(address, 0) > self.ledger.pusd(address)
+            else:
+                key = (address, record.asset_id)
+                short = self._locked_tokens.get(key, 0) > self.ledger.token(
+                    address, record.asset_id
+                )
+            if short:
+                self.cancel(record.owner, [record.id])
 
 
 def heartbeat(self: Exchange, owner_key: str, heartbeat_id: str) -> str:
