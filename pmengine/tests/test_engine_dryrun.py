@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pmengine._mypyc import mypyc_attr
 from pmengine.book import Book
 from pmengine.core import EngineCore
 from pmengine.dryrun import DryOrder, DryRunVenue, json_string
@@ -240,6 +241,13 @@ def test_order_hashes_never_repeat_and_the_payload_says_what_was_asked() -> None
 @given(st.text())
 def test_json_string_is_json_dumps(text: str) -> None:
     assert json_string(text) == json.dumps(text)
+
+
+def test_the_plain_python_stand_in_for_mypyc_attr_leaves_a_class_as_it_is() -> None:
+    class Plain:
+        pass
+
+    assert mypyc_attr(acyclic=True, free_list_len=1)(Plain) is Plain
 
 
 @pytest.mark.asyncio

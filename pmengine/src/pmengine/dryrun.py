@@ -47,9 +47,10 @@ REJECT_IMMEDIATE: Final = "no match for immediate order"
 #: the order's sequence number: 66 characters, like a real order hash, with no formatting call.
 SEQ_BASE: Final = 10**17
 
-#: No resting BUY / SELL on a token: below / above every price a book can hold.
+#: No resting BUY / SELL on a token: below / above every price a book can hold (and small
+#: enough to stay a native int when compiled: mypyc's short ints stop just under 2**62).
 NO_BUY: Final = -1
-NO_SELL: Final = 1 << 62
+NO_SELL: Final = 1 << 60
 
 
 # Dry-run orders, fills and answers hold only strings, numbers and fills, so they can never be
