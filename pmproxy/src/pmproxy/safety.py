@@ -151,6 +151,8 @@ def _connection_named(headers: Headers) -> frozenset[bytes]:
     return frozenset(named)
 
 
+# Bytes that would split a forwarded header (one regex search: a third of three `in` scans).
+_SPLITTING: Final = re.compile(rb"[\r\n\x00]")
 # Everything dropped from a request by name alone (one set lookup per header).
 _NEVER_FORWARDED: Final = HOP_BY_HOP | _DROPPED_REQUEST
 
@@ -172,7 +174,7 @@ def request_headers(headers: Headers, *, client_ip: str | None) -> Headers:
     for name, value in headers:
         if name in _NEVER_FORWARDED or name.startswith(b"x-forwarded-") or name in named:
             continue
-        if b"\r" in value or b"\n" in value or b"\x00" in value:
+        if _SPLITTING.search(value) is not None:
             raise UnsafeRequestError("a header value holds CR, LF or NUL")
         out.append((name, value))
     if client_ip:
