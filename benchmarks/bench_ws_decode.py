@@ -142,10 +142,7 @@ def run_pmtrader(frames: list[bytes]) -> dict[str, Book]:
                 if book is None:
                     book = books[event.asset_id] = Book(event.asset_id, market=event.market)
                 book.apply_snapshot_wire(
-                    bytes(event.bids),
-                    bytes(event.asks),
-                    timestamp=int(event.timestamp),
-                    hash=event.hash,
+                    event.bids, event.asks, timestamp=int(event.timestamp), hash=event.hash
                 )
     return books
 

@@ -97,7 +97,7 @@ def parse_side(raw: bytes) -> tuple[list[int], list[int], SideIndex | None]:
     # exactly between levels when it gives one piece per level.
     if raw[:2] != b"[{" or raw[-2:] != b"}]" or raw.count(b'"') != 8 * count:
         return prices, sizes, None
-    texts = raw[2:-2].split(b"},{")
+    texts = _texts(raw)
     if len(texts) != count:
         return prices, sizes, None
     index = dict(zip(texts, zip(prices, sizes, strict=True), strict=True))
@@ -121,7 +121,7 @@ def resized(
     frames. ``prices`` is a default argument: a local lookup.
     """
     cut = old.rfind(b"},{") + 3
-    if raw[:cut] == old[:cut] and raw[-2:] == b"}]":
+    if raw.startswith(memoryview(old)[:cut]) and raw[-2:] == b"}]":
         text = raw[cut:-2]
         head, _, tail = text.partition(_SIZE_KEY)
         price = prices.get(head)
@@ -154,7 +154,8 @@ def side_changes(
     if index:
         # The last level's text starts at ``cut`` (after its "{").
         cut = old.rfind(b"},{") + 3
-        if raw[:cut] == old[:cut]:
+        view = memoryview(old)
+        if raw.startswith(view[:cut]):
             # All levels but the last are as they were: a trade at the best level.
             text = raw[cut:-2]
             if raw[-2:] == b"}]" and b"},{" not in text:
@@ -164,10 +165,7 @@ def side_changes(
                 gone = old[cut:-2]
                 return [(text, *level)], [(gone, *index[gone])]
         elif (
-            cut > 2
-            and len(raw) == cut - 1
-            and raw[-1:] == b"]"
-            and raw[: cut - 2] == old[: cut - 2]
+            cut > 2 and len(raw) == cut - 1 and raw[-1:] == b"]" and raw.startswith(view[: cut - 2])
         ):
             # The last level is gone, nothing else changed: the best level traded away.
             gone = old[cut:-2]
@@ -176,7 +174,7 @@ def side_changes(
             # All levels but the first are as they were: the far level changed, or an order
             # joined or left behind the book. The first level's text ends at ``end``.
             end = old.find(b"},{")
-            if end > 0 and raw.endswith(old[end + 2 :]):
+            if end > 0 and raw.endswith(view[end + 2 :]):
                 head = raw[: len(raw) - len(old) + end + 2]
                 if head[:2] == b"[{" and head[-2:] == b"},":
                     texts = head[2:-2].split(b"},{")
@@ -194,7 +192,7 @@ def side_changes(
                     gone = old[2:end]
                     return added, [(gone, *index[gone])]
     if raw[:2] == b"[{" and raw[-2:] == b"}]":
-        texts = raw[2:-2].split(b"},{")
+        texts = _texts(raw)
     elif raw == b"[]":
         texts = []
     else:
@@ -215,6 +213,15 @@ def side_changes(
             return None
         added.append((text, *level))
     return added, [(text, *index[text]) for text in gone_texts]
+
+
+def _texts(raw: bytes) -> list[bytes]:
+    """The level texts of a compact side (``[{...},{...}]``): split, then trim the two ends
+    (cheaper than copying the side without its brackets first)."""
+    texts = raw.split(b"},{")
+    texts[0] = texts[0][2:]
+    texts[-1] = texts[-1][:-2]
+    return texts
 
 
 def _parse_piece(

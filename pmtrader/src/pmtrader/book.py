@@ -48,6 +48,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final, Literal
 
+import msgspec
+
 from pmtrader._book_wire import (
     Change,
     SideChanges,
@@ -326,8 +328,12 @@ class Book:
         self._ask_sizes = list(_ZEROS)
         self._bid_occ = bytearray(_EMPTY)
         self._ask_occ = bytearray(_EMPTY)
-        # The last wire snapshot's raw sides and level indexes, while the book still equals it.
-        self._wire: tuple[bytes, bytes, SideIndex, SideIndex] | None = None
+        # The last wire snapshot while the book still equals it: the sides as passed, as bytes,
+        # and their level indexes.
+        self._wire: (
+            tuple[bytes | msgspec.Raw, bytes | msgspec.Raw, bytes, bytes, SideIndex, SideIndex]
+            | None
+        ) = None
         self.bid = _NO_BID
         self.bid_size = 0
         self.ask = _NO_ASK
@@ -422,14 +428,20 @@ class Book:
         self.stale = False
 
     def apply_snapshot_wire(
-        self, bids: bytes, asks: bytes, *, timestamp: int, hash: str = ""
+        self,
+        bids: bytes | msgspec.Raw,
+        asks: bytes | msgspec.Raw,
+        *,
+        timestamp: int,
+        hash: str = "",
     ) -> None:
         """:meth:`apply_snapshot` from the raw JSON of a ``book`` event's ``bids`` and ``asks``.
 
-        The decoder's fast path (:class:`pmtrader.wire.RawBookEvent` keeps the sides raw). When
-        the book still equals the previous wire snapshot, only level texts that changed are
-        parsed and applied (see :mod:`pmtrader._book_wire`); otherwise every level is. Either
-        way the result and the checks are exactly those of :meth:`apply_snapshot_columns`.
+        The decoder's fast path (:class:`pmtrader.wire.RawBookEvent` keeps the sides raw: pass
+        ``event.bids`` as it is, or as ``bytes``). When the book still equals the previous wire
+        snapshot, only the levels that changed are parsed and applied (see
+        :mod:`pmtrader._book_wire`); otherwise every level is. Either way the result and the
+        checks are exactly those of :meth:`apply_snapshot_columns`.
 
         Raises:
             BookIntegrityError: As :meth:`apply_snapshot`; the book is left unchanged.
@@ -438,13 +450,19 @@ class Book:
         """
         wire = self._wire
         if wire is not None:
-            old_bids, old_asks, bid_index, ask_index = wire
+            seen_bids, seen_asks, old_bids, old_asks, bid_index, ask_index = wire
+            # A side as it was is one equality check of what the caller passed (a msgspec.Raw
+            # against the last one needs no copy); a side that differs is read as bytes.
+            same_bids = bids == seen_bids
+            same_asks = asks == seen_asks
+            bid_bytes = old_bids if same_bids else bytes(bids)
+            ask_bytes = old_asks if same_asks else bytes(asks)
+            same_bids = same_bids or bid_bytes == old_bids
+            same_asks = same_asks or ask_bytes == old_asks
             # The usual frame: each side is byte for byte the last one, or a trade changed the
             # size of its best level (last on the wire) and nothing else.
-            same_bids = bids == old_bids
-            same_asks = asks == old_asks
-            bid_resize = None if same_bids else resized(bid_index, old_bids, bids)
-            ask_resize = None if same_asks else resized(ask_index, old_asks, asks)
+            bid_resize = None if same_bids else resized(bid_index, old_bids, bid_bytes)
+            ask_resize = None if same_asks else resized(ask_index, old_asks, ask_bytes)
             if (same_bids or bid_resize is not None) and (same_asks or ask_resize is not None):
                 if bid_resize is not None:
                     gone, text, price, size = bid_resize
@@ -460,7 +478,7 @@ class Book:
                     self._ask_sizes[price] = size
                     if price == self.ask:
                         self.ask_size = size
-                self._wire = (bids, asks, bid_index, ask_index)
+                self._wire = (bids, asks, bid_bytes, ask_bytes, bid_index, ask_index)
                 self.timestamp = timestamp
                 self.hash = hash
                 self.stale = False
@@ -469,24 +487,25 @@ class Book:
             bid_changes = ask_changes = None
             usable = True
             if not same_bids:
-                bid_changes = side_changes(bid_index, old_bids, bids, bid_resize)
+                bid_changes = side_changes(bid_index, old_bids, bid_bytes, bid_resize)
                 usable = bid_changes is not None
             if usable and not same_asks:
-                ask_changes = side_changes(ask_index, old_asks, asks, ask_resize)
+                ask_changes = side_changes(ask_index, old_asks, ask_bytes, ask_resize)
                 usable = ask_changes is not None
             if usable and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes):
-                self._wire = (bids, asks, bid_index, ask_index)
+                self._wire = (bids, asks, bid_bytes, ask_bytes, bid_index, ask_index)
                 self.timestamp = timestamp
                 self.hash = hash
                 self.stale = False
                 return
-        bid_prices, bid_sizes, new_bid_index = parse_side(bids)
-        ask_prices, ask_sizes, new_ask_index = parse_side(asks)
+        bid_bytes, ask_bytes = bytes(bids), bytes(asks)
+        bid_prices, bid_sizes, new_bid_index = parse_side(bid_bytes)
+        ask_prices, ask_sizes, new_ask_index = parse_side(ask_bytes)
         self.apply_snapshot_columns(
             bid_prices, bid_sizes, ask_prices, ask_sizes, timestamp=timestamp, hash=hash
         )
         if new_bid_index is not None and new_ask_index is not None:
-            self._wire = (bids, asks, new_bid_index, new_ask_index)
+            self._wire = (bids, asks, bid_bytes, ask_bytes, new_bid_index, new_ask_index)
 
     def _apply_changes(
         self,

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
 from pmtrader.errors import BookIntegrityError, FeedDecodeError
+from pmtrader.wire import RawBookEvent, decode_market_raw
 
 # One level as the test keeps it: price (1e-4), size (1e-6) and how it is spelled on the wire.
 Level = list[int]
@@ -77,7 +79,9 @@ def _state(book: Book) -> tuple[object, ...]:
     )
 
 
-def _outcome(book: Book, bids: bytes, asks: bytes, n: int) -> tuple[object, ...]:
+def _outcome(
+    book: Book, bids: bytes | msgspec.Raw, asks: bytes | msgspec.Raw, n: int
+) -> tuple[object, ...]:
     """What applying the frame gives: the book's state, or the error and the untouched state."""
     before = _state(book)
     try:
@@ -271,3 +275,29 @@ def test_json_escapes_in_a_changed_level_read_as_their_characters() -> None:
     assert b"\\u0034" in side
     _check(book, side, _side(ASKS), 2)
     assert (book.bid, book.bid_size) == (4900, 4 * AMOUNT_SCALE)
+
+
+def test_the_decoders_raw_sides_apply_as_they_are_and_mixed_with_bytes() -> None:
+    """``RawBookEvent.bids`` (a ``msgspec.Raw``) needs no copy; bytes of it read the same."""
+
+    def frame(bids: list[Level], asks: list[Level]) -> bytes:
+        head = b'{"event_type":"book","asset_id":"tok","market":"0xm","bids":'
+        return head + _side(bids) + b',"asks":' + _side(asks) + b',"timestamp":"7"}'
+
+    feed = [
+        (BIDS, ASKS),
+        (_with(BIDS, 2, size=5), ASKS),  # the best bid resized
+        (_with(BIDS, 2, size=5), ASKS),  # nothing new
+        (_with(BIDS, 1, size=9), _with(ASKS, 0, size=3)),  # inside the book, both sides
+        ([*BIDS, list(BIDS[-1])], ASKS),  # refused: a level twice
+        (BIDS[1:], ASKS[:1]),
+    ]
+    book, raw_only = Book("tok"), Book("tok")
+    for n, (bids, asks) in enumerate(feed):
+        [event] = decode_market_raw(frame(bids, asks))
+        assert isinstance(event, RawBookEvent)
+        # Alternate: the Raw sides as they are, then bytes of them.
+        sides = (event.bids, event.asks) if n % 2 else (bytes(event.bids), bytes(event.asks))
+        expected = _outcome(Book("tok"), bytes(event.bids), bytes(event.asks), n)
+        assert _outcome(book, *sides, n) == expected
+        assert _outcome(raw_only, event.bids, event.asks, n) == expected
