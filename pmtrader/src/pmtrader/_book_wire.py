@@ -4,12 +4,20 @@ The venue re-sends a token's whole book after every trade, and a trade changes a
 of 20-50 a side. Parsing every level again each time costs more than the rest of the decode, so
 :meth:`pmtrader.book.Book.apply_snapshot_wire` keeps each side's raw JSON and its levels indexed
 by their exact JSON text (``b'"price":"0.48","size":"100"'``), and only parses the levels whose
-text is new:
+text is new. From the cheapest (and most frequent) case to the general one:
 
-* The usual change, a trade at the best level (last on the wire), is found with one ``bytes``
-  comparison: the side is the old one up to its last level. Likewise a best level traded away.
-* Any other change splits the side into level texts; a dict lookup and a set difference (both
-  in C) say which texts are new and which are gone.
+* :func:`resized`: a trade at the best level (last on the wire) changed only its size. One
+  prefix comparison (``startswith`` through a memoryview: no copy of the side) and a canonical
+  level read from its bytes; the book then updates one size in place.
+* :func:`side_changes`: the last level replaced or gone, or the first one (far from the top:
+  an order joined or left behind the book), each found with one prefix or suffix comparison.
+* Anything else splits the side into level texts; a dict lookup and a set difference (both in
+  C) say which texts are new and which are gone.
+
+Measured on the venue-like feed of ``benchmarks/bench_ws_decode.py`` and kept out: a binary
+search over level boundaries for changes inside the book, diffing only the half of the side that
+changed, in-order comparison of the texts instead of hashing them, and keeping level offsets.
+Each does less in C but more bytecode, and came out slower than the split.
 
 Why it stays exact:
 
