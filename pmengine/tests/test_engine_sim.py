@@ -1,10 +1,29 @@
 """The engine as a real process against the local exchange (real server on loopback).
 
 ``sure_bets`` takes liquidity with FAK orders and ``rewards_maker`` rests post-only quotes and
-requotes (cancel + replace) as the books move; both trade through the pmtrader SDK. Then the
-reliability cases: SIGKILL at seeded random moments and restart (positions, open orders and
-fills must agree with the exchange exactly), and submits whose responses are dropped (never two
-orders for one intent).
+requotes (cancel + replace) as the books move; both trade through the pmtrader SDK, directly or
+through pmproxy. The reliability cases of issue 9's "Done when", and where each is tested:
+
+* SIGKILL at seeded random points during a run with hundreds of fills, then restart: positions,
+  open orders and realized P&L equal the exchange's exactly, no intent ever has two live
+  orders, nothing is sent before reconciliation:
+  :func:`test_sigkill_at_seeded_random_points_then_restart_agrees_with_the_exchange_exactly`.
+* the exchange drops the response to 30% of submits, still at most one order per intent:
+  :func:`test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_orders`.
+* kill switch: HALTED and cancel-all within 1 s:
+  :func:`test_live_engine_trades_requotes_gets_fills_and_the_kill_switch_halts_it_within_1s`
+  (and, for the file and signal, ``test_engine_dryrun.py`` and ``test_engine_cli.py``).
+* canary secrets never in any log at DEBUG:
+  :func:`test_canary_secrets_never_appear_in_any_log_line_at_debug_while_trading` (and
+  ``test_engine_cli.py``, ``test_engine_logs.py``, ``test_secrets.py``).
+* silent websocket drop: detected, books rebuilt, no new exposure while stale:
+  ``test_engine_feed.py``; here, a stale or frozen engine stops its heartbeats so the exchange
+  cancels its quotes.
+* hypothesis stateful test, no limit ever exceeded and HALTED lets only cancels through:
+  ``test_engine_risk.py`` (``RiskMachine``).
+
+The SIGKILL and dropped-answer runs trade through ``churn_strategy.py`` (in this folder), a
+test-only strategy that takes liquidity as fast as risk allows.
 """
 
 from __future__ import annotations
@@ -282,7 +301,7 @@ def funded(sim_factory: Callable[..., SimServer], tmp_path: Path) -> tuple[SimSe
 
 
 @pytest.mark.slow
-def test_live_engine_trades_requotes_fills_and_obeys_the_kill_switch(
+def test_live_engine_trades_requotes_gets_fills_and_the_kill_switch_halts_it_within_1s(
     funded: tuple[SimServer, str], tmp_path: Path
 ) -> None:
     sim, key = funded
@@ -790,7 +809,7 @@ def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_
         key,
         [CHURN, "rewards_maker"],
         env=_churn_env(),
-        args=["--param", "churn_seconds=12"],
+        args=["--param", "churn_seconds=8"],
     )
     sim.fault(drop_order_response_rate=0.3, seed=20261129)
     sampler = OpenOrderSampler(sim, key)
@@ -798,8 +817,8 @@ def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_
     engine.start()
     started = time.monotonic()
     try:
-        # The churn strategy trades for 12 s, about a third of the submits answered by silence.
-        while time.monotonic() < started + 13:
+        # The churn strategy trades for 8 s, about a third of the submits answered by silence.
+        while time.monotonic() < started + 9:
             assert engine.alive(), engine.lines()[-20:]
             time.sleep(1.0)
         # Then the books stand still and the quotes come to rest: nothing more is signed.
@@ -832,7 +851,8 @@ def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_
         f"\ndropped answers: {len(dropped)} of {posts} order posts "
         f"({len(dropped) / posts:.0%}); {len(venue)} orders reached the exchange"
     )
-    assert posts >= 100
+    # (For this seed every prefix of 60 or more posts drops 28% to 33% of them.)
+    assert posts >= 80
     assert 0.2 <= len(dropped) / posts <= 0.4
     # Every ambiguous submit was resolved by what the venue said of that very hash (its answer
     # to the lookup, its user channel, which may even beat the lost answer, or its answer to a
