@@ -193,8 +193,15 @@ def test_a_key_in_the_environment_and_a_secret_store_is_an_error_naming_both(
 
 def test_both_secret_stores_at_once_is_an_error_too() -> None:
     env = {"PMENGINE_SECRET_ID": "pm/key", "PMENGINE_SSM_PARAMETER": "/pm/key"}
-    with pytest.raises(ConfigError, match="PMENGINE_SECRET_ID and PMENGINE_SSM_PARAMETER"):
+    with pytest.raises(ConfigError, match="PMENGINE_SECRET_ID and PMENGINE_SSM_PARAMETER are both"):
         load_settings(env, key_loader=lambda env: KEY_B)
+    env["PM_PRIVATE_KEY"] = KEY_A
+    with pytest.raises(ConfigError) as info:
+        load_settings(env, key_loader=lambda env: KEY_B)
+    assert str(info.value).startswith(
+        "PM_PRIVATE_KEY, PMENGINE_SECRET_ID and PMENGINE_SSM_PARAMETER are all set"
+    )
+    assert str(info.value).endswith("unset the others")
 
 
 def test_dry_run_ignores_every_key_source_even_conflicting_ones() -> None:

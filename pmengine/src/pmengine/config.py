@@ -18,6 +18,7 @@ variable(s), first one set wins                                default
 ``PMPROXY_URL``                                                unset: talk to the CLOB directly
 ``PMENGINE_STATE_DIR``                                         ``./pmengine-state``
 ``PMENGINE_METRICS_PORT``                                      unset: no metrics endpoint
+``PM_BUILDER_CODE`` (extra: pmtrader's variable, same rules)   unset: no builder credited
 =============================================================  =====================================
 
 Flags (``--dry-run``, ``--strategy``, ``--markets``, ``--param``, ``--state-dir``,
@@ -27,6 +28,10 @@ Flags (``--dry-run``, ``--strategy``, ``--markets``, ``--param``, ``--state-dir`
 configuration error naming both variables, not a silent precedence: with real money the operator
 must know which key signs. A bad value raises :class:`~pmengine.errors.ConfigError` naming the
 variable and what it must be.
+
+``PM_BUILDER_CODE`` is not in issue 9's list: it is pmtrader's variable, read by pmtrader's own
+parser (``0x`` + 64 hex; all zeros means none), and the live gateway signs it into every order's
+``builder`` field as pmtrader's order path does.
 
 The key is held as pmtrader's masked :class:`pmtrader.config.Secret` (one masked type across the
 toolkit; re-exported here as ``Secret``), so it never shows in a repr, a log line or an error.
@@ -64,6 +69,7 @@ FUNDER_VARS: Final = ("PMENGINE_FUNDER_ADDRESS", "PM_FUNDER_ADDRESS")
 SIGNATURE_TYPE_VARS: Final = ("PM_SIGNATURE_TYPE", "PMENGINE_SIGNATURE_TYPE")
 SECRET_ID_VAR: Final = "PMENGINE_SECRET_ID"  # noqa: S105 - a variable name, not a secret
 SSM_PARAMETER_VAR: Final = "PMENGINE_SSM_PARAMETER"
+BUILDER_CODE_VAR: Final = "PM_BUILDER_CODE"
 
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -106,6 +112,7 @@ class Settings:
     spread_watcher: bool = False
     markets: tuple[str, ...] = ()
     params: tuple[tuple[str, str], ...] = ()
+    builder_code: str | None = None
 
     @property
     def market_ws_url(self) -> str:
@@ -202,9 +209,11 @@ def _private_key(environ: Mapping[str, str], key_loader: KeyLoader | None) -> Se
         # Two places for one key is a footgun (a stale key in a unit file silently outranking
         # the one in Secrets Manager, or the reverse): refuse and say which to unset. Only the
         # variable names are quoted, never a value.
+        named = ", ".join(sources[:-1]) + " and " + sources[-1]
+        both, other = ("both", "the other") if len(sources) == 2 else ("all", "the others")
         raise ConfigError(
-            f"{' and '.join(sources)} are both set, but the signing key must come from exactly "
-            "one place: set only one of them and unset the other"
+            f"{named} are {both} set, but the signing key must come from exactly one place: "
+            f"set only one of them and unset {other}"
         )
     found = _first(environ, PRIVATE_KEY_VARS)
     if found is not None:
@@ -221,6 +230,20 @@ def _private_key(environ: Mapping[str, str], key_loader: KeyLoader | None) -> Se
         # Never echo the value: it is (meant to be) a private key.
         raise ConfigError(f"{name} must be a 32-byte hex private key (64 hex digits, optional 0x)")
     return Secret(value if value.startswith("0x") else "0x" + value)
+
+
+def _builder_code(environ: Mapping[str, str]) -> str | None:
+    """``PM_BUILDER_CODE`` exactly as pmtrader reads it: through pmtrader's own parser."""
+    from pmtrader.config import Settings as PmtSettings
+    from pmtrader.errors import ConfigError as PmtConfigError
+
+    raw = environ.get(BUILDER_CODE_VAR)
+    if raw is None:
+        return None
+    try:
+        return PmtSettings.from_env({BUILDER_CODE_VAR: raw}).builder_code
+    except PmtConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_settings(
@@ -331,4 +354,5 @@ def load_settings(
         spread_watcher=cli.spread_watcher,
         markets=tuple(cli.markets),
         params=tuple(params),
+        builder_code=_builder_code(environ),
     )
