@@ -12,8 +12,9 @@ down, so REST ``/data/trades`` (the gateway's ``trades_since``) still closes eve
   never connects, and without the poll such an engine would book no fill until it stopped.
 
 A fill seen both on the stream and through REST is the same fill (``trade id:order hash``, built
-by the same code from the same fields), and the engine books each id once. A ``FAILED`` trade is
-never booked.
+by the same code from the same fields), and the engine books each id once. A trade that turns
+``FAILED`` (its settlement failed) comes as the same fills marked ``failed``, from the stream or
+from REST, and the engine reverses each booked one once (a failed fill never booked never will be).
 
 Order matters too: average-cost P&L depends on the sequence of fills, so the engine must book
 them as the venue matched them. After a (re)connect the stream's events are held back until the

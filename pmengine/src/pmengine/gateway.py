@@ -40,7 +40,11 @@ class SignedOrder:
 
 @dataclass(frozen=True)
 class VenueFill:
-    """One fill of one of our orders, as the venue (or the dry-run gateway) reports it."""
+    """One fill of one of our orders, as the venue (or the dry-run gateway) reports it.
+
+    ``failed``: the venue marked the fill's trade FAILED (its settlement never happened), so a
+    booked fill with this id is to be reversed and an unbooked one never booked.
+    """
 
     fill_id: str
     order_hash: str
@@ -50,6 +54,7 @@ class VenueFill:
     size: int
     fee: int
     ts_ms: int
+    failed: bool = False
 
 
 @dataclass(frozen=True)

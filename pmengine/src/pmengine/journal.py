@@ -1,9 +1,10 @@
 """The engine's journal: SQLite in WAL mode under ``--state-dir``.
 
 It holds intents and signed orders (written *before* they are sent), order states, fills,
-positions, signals, risk denials and the trading state. Written by one engine process; read (and,
-for the trading state only, written) by ``pmengine status|kill|resume`` from other processes,
-which WAL allows without blocking the engine.
+failed fills (trades the venue marked FAILED after they matched: booked fills reversed, or fills
+never to be booked), positions, signals, risk denials and the trading state. Written by one
+engine process; read (and, for the trading state only, written) by ``pmengine
+status|kill|resume`` from other processes, which WAL allows without blocking the engine.
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ CREATE TABLE IF NOT EXISTS fills (
     size INTEGER NOT NULL,
     fee INTEGER NOT NULL,
     ts_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS failed_fills (
+    fill_id TEXT PRIMARY KEY,
+    ts_ms INTEGER NOT NULL,
+    reversed INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS positions (
     token_id TEXT PRIMARY KEY,
@@ -346,7 +352,8 @@ class Journal:
         )
 
     def load_fills(self) -> list[FillRecord]:
-        """Every journalled fill, in the order they were booked."""
+        """Every journalled fill, in the order they were booked (reversed ones included: see
+        :meth:`failed_fills`)."""
         return [
             FillRecord(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]))
             for r in self.db.execute(
@@ -354,6 +361,56 @@ class Journal:
                 "ORDER BY rowid"
             )
         ]
+
+    def fill(self, fill_id: str) -> FillRecord | None:
+        """One journalled fill by id, or ``None``."""
+        r = self.db.execute(
+            "SELECT fill_id, order_hash, token_id, side, price, size, fee, ts_ms FROM fills "
+            "WHERE fill_id=?",
+            (fill_id,),
+        ).fetchone()
+        if r is None:
+            return None
+        return FillRecord(r[0], r[1], r[2], int(r[3]), int(r[4]), int(r[5]), int(r[6]), int(r[7]))
+
+    def record_fill_failed(
+        self, fill_id: str, ts_ms: int, portfolio: Portfolio, token_id: str | None
+    ) -> bool:
+        """Journal that a fill's trade FAILED, with the position it reversed, in one transaction.
+
+        Args:
+            fill_id: The fill (``trade id:order hash``).
+            ts_ms: When the failure was seen.
+            portfolio: The portfolio after the reversal (its position and cash are saved).
+            token_id: The token whose position was reversed, or ``None`` when the fill had never
+                been booked (it is then only remembered, so that it is never booked later).
+
+        Returns:
+            ``False`` if the failure was already journalled (each fill is reversed once).
+        """
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO failed_fills(fill_id, ts_ms, reversed) VALUES(?,?,?)",
+                (fill_id, ts_ms, int(token_id is not None)),
+            )
+            inserted = cur.rowcount == 1
+            if inserted and token_id is not None:
+                self._save_position(portfolio.position(token_id), ts_ms)
+                self.set_meta("cash", str(portfolio.cash))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def failed_fills(self) -> dict[str, bool]:
+        """Every fill whose trade FAILED: ``fill id -> whether a booked fill was reversed``."""
+        return {
+            str(r[0]): bool(r[1])
+            for r in self.db.execute("SELECT fill_id, reversed FROM failed_fills ORDER BY rowid")
+        }
 
     def _save_position(self, pos: Position, ts_ms: int) -> None:
         self.db.execute(

@@ -14,13 +14,24 @@ with pmstrat's integer rule (``pmstrat.fees.taker_fee``, held equal to the local
 property test): ``shares x r x (p(1-p))^e`` rounded down to a base unit, charged to the taker
 (on top of a BUY, out of a SELL's proceeds), and to makers only when the market is not
 taker-only. The engine's cash then moves exactly as the wallet's pUSD balance does.
+
+Two things pmtrader's own order path does before signing are done here too. The venue's
+``GET /version`` is asked once, before trading starts (:meth:`LiveGateway.check_version`, called
+by reconciliation, because signing is synchronous and must stay local): no answer counts as 2,
+any other version stops the engine before anything is signed or sent. And the builder code
+(``PM_BUILDER_CODE``, read by pmtrader's parser into the settings) is signed into every order's
+``builder`` field.
+
+A trade the venue marks ``FAILED`` after it matched never settled: :meth:`LiveGateway.fills_of`
+returns its fills marked ``failed``, with the same ids as when they were booked, so the engine
+reverses them (:meth:`pmengine.venue.Venue.reverse_fill`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -31,8 +42,8 @@ from pmtrader.config import Secret as PmtSecret
 from pmtrader.config import Settings as PmtSettings
 from pmtrader.config import SignatureType
 from pmtrader.models.clob import OrderType, Side
+from pmtrader.signing import BYTES32_ZERO, new_salt, sign_order
 from pmtrader.signing import SignedOrder as PmtSignedOrder
-from pmtrader.signing import new_salt, sign_order
 
 from pmengine.config import Settings
 from pmengine.errors import AmbiguousSubmitError, ConfigError, GatewayError
@@ -50,6 +61,9 @@ from pmtrader import errors as pmt_errors
 from pmtrader import limit_amounts
 
 log = structlog.get_logger("pmengine.live")
+
+#: The order protocol pmtrader signs: CLOB V2 (EIP-712 domain version "2").
+SIGNED_VERSION = 2
 
 
 def _side(side: Side | str) -> int:
@@ -92,6 +106,7 @@ class LiveGateway:
         self._heartbeat_id = ""
         self._mine: set[str] = set()
         self._fee_rules: dict[str, _FeeRule] = {}
+        self._version_ok = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveGateway:
@@ -109,14 +124,13 @@ class LiveGateway:
                 ws_url=settings.ws_url.rstrip("/"),
                 proxy_url=settings.pmproxy_url,
             )
-        from dataclasses import replace
-
         pmt = replace(
             pmt,
             private_key=PmtSecret(settings.private_key.reveal()),
             funder=settings.funder_address,
             signature_type=SignatureType(settings.signature_type),
             ws_url=settings.ws_url.rstrip("/"),
+            builder_code=settings.builder_code,
         )
         return cls(AsyncClient(pmt))
 
@@ -132,13 +146,51 @@ class LiveGateway:
         assert key is not None
         self._signer = Signer(key.reveal(), self.client.settings.chain_id)
 
+    async def check_version(self) -> None:
+        """Make sure the venue takes the CLOB V2 orders pmtrader signs; asked once.
+
+        As pmtrader's order path does before a client's first order: ``GET /version`` (through
+        pmtrader's public ``markets.get_version``), a failed or malformed answer counts as 2, as
+        in py-clob-client-v2. Until this has passed, :meth:`sign` refuses.
+
+        Raises:
+            GatewayError: The venue reports another version; nothing was signed or sent.
+        """
+        if self._version_ok:
+            return
+        try:
+            version = await self.client.markets.get_version()
+        except (pmt_errors.PmtraderError, ValueError, TypeError):
+            version = SIGNED_VERSION  # no answer counts as 2, as in pmtrader and the official
+        if version != SIGNED_VERSION:
+            raise GatewayError(
+                f"the venue at {self.client.settings.clob_url} reports order version {version}, "
+                f"but pmengine signs CLOB V2 orders (version {SIGNED_VERSION}) through pmtrader: "
+                "refusing to trade, nothing was signed or sent; point PMENGINE_CLOB_URL at a "
+                "CLOB V2 venue"
+            )
+        self._version_ok = True
+
     async def close(self) -> None:
         """Close the HTTP pool."""
         with contextlib.suppress(Exception):
             await self.client.aclose()
 
     def sign(self, req: OrderRequest, *, tick: int, neg_risk: bool, now_ms: int) -> SignedOrder:
-        """Sign with exact amounts; the order hash is the EIP-712 hash (the venue's id)."""
+        """Sign with exact amounts; the order hash is the EIP-712 hash (the venue's id).
+
+        The order carries the configured builder code (``PM_BUILDER_CODE``), as pmtrader's own
+        orders do.
+
+        Raises:
+            GatewayError: :meth:`check_version` has not passed (never, or the venue refused an
+                order for its version since): nothing is signed.
+        """
+        if not self._version_ok:
+            raise GatewayError(
+                "the venue's order version is not known to be 2: run check_version() before "
+                "signing (the engine does it after reconciliation); nothing was signed"
+            )
         side = Side.BUY if req.side == BUY else Side.SELL
         amounts = limit_amounts(
             side, price_to_decimal(req.price), amount_to_decimal(req.size), price_to_decimal(tick)
@@ -154,6 +206,7 @@ class LiveGateway:
             neg_risk=neg_risk,
             salt=new_salt(),
             timestamp_ms=now_ms,
+            builder_code=settings.builder_code or BYTES32_ZERO,
         )
         creds = self.client.api_credentials
         owner = creds.key if creds is not None else ""
@@ -193,12 +246,21 @@ class LiveGateway:
             if "duplicat" in str(exc).lower():
                 # The first copy got through after all: the venue holds exactly one.
                 return SubmitResult(order.order_hash, "live")
+            self._note_rejection(str(exc))
             return SubmitResult(order.order_hash, "rejected", str(exc))
         if not resp.success:
+            self._note_rejection(resp.error_msg or "")
             return SubmitResult(order.order_hash, "rejected", resp.error_msg or resp.status)
         # Fills arrive through the trade poll; an immediate order never rests.
         immediate = sent.order_type in (OrderType.FAK, OrderType.FOK)
         return SubmitResult(order.order_hash, resp.status or "live", done=immediate)
+
+    def _note_rejection(self, message: str) -> None:
+        if "order_version_mismatch" in message:
+            # The venue changed protocol under us (pmtrader asks again on this too): sign nothing
+            # more until the version is checked again.
+            self._version_ok = False
+            log.error("order.version_mismatch", error=message)
 
     async def cancel(self, order_hashes: list[str]) -> list[str]:
         """Cancel orders by hash."""
@@ -316,7 +378,10 @@ class LiveGateway:
         return out
 
     async def fills_of(self, trade: Any) -> list[VenueFill]:
-        """Our fills in one trade, with their fees; none if the trade failed or is not ours.
+        """Our fills in one trade, with their fees; none if the trade is not ours.
+
+        The fills of a ``FAILED`` trade come back marked ``failed`` (same ids as when they were
+        booked, no fee: the engine reverses what it booked, fee included, from its journal).
 
         Args:
             trade: A REST trade (``client.orders.get_trades``) or the user channel's trade event
@@ -325,14 +390,14 @@ class LiveGateway:
         Raises:
             GatewayError: The fee parameters of the trade's market are unavailable or inexact.
         """
-        if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
-            return []
         if not self._involves_me(trade):
             return []
+        if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
+            return [replace(f, failed=True) for f in self._fills_of(trade, _FeeRule(0, 1, True))]
         return self._fills_of(trade, await self._fee_rule(str(trade.asset_id)))
 
     async def trades_since(self, after_ms: int) -> list[VenueFill]:
-        """Our fills in trades after ``after_ms``."""
+        """Our fills in trades after ``after_ms`` (those of FAILED trades marked ``failed``)."""
         try:
             trades = await self.client.orders.get_trades(after=after_ms // 1000)
         except pmt_errors.PmtraderError as exc:

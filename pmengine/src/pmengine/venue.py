@@ -7,6 +7,14 @@ engine's queue (submit, lookup by hash, cancel, cancel-all), and the handlers th
 answers, fills and resolutions to the compiled core and the journal. Each fill is booked once,
 by its id, whichever way it came (user stream, REST catch-up, submit answer, dry-run match).
 
+A fill whose trade the venue later marks ``FAILED`` (its on-chain settlement failed: no share and
+no pUSD moved) is reversed once, whichever way the failure came (:meth:`Venue.reverse_fill`):
+cash by exactly what booking it moved, and the token's position (quantity, cost, realized P&L,
+fees) replayed from its journalled fills without it, since average-cost P&L depends on every
+fill after it too. The reversal is journalled (``failed_fills``) with the position and cash in
+one transaction, so a restart keeps it and ``pmengine status`` shows it. The order keeps its
+filled size, as the venue's order does.
+
 The handlers run on the dispatcher (one writer of engine state); the tasks only post events.
 """
 
@@ -24,6 +32,7 @@ from pmengine.events import CancelAck, MarketResolved, OrderUpdate, SubmitAck
 from pmengine.gateway import DryRunGateway, SignedOrder, VenueFill
 from pmengine.journal import FillRecord
 from pmengine.order import CANCELLED, EXPIRED, REJECTED, SUBMITTED, UNKNOWN
+from pmengine.position import MICRO_PER_BASE, Portfolio, Position
 from pmengine.units import BUY
 from pmstrat import Fill as StratFill
 from pmstrat import Side as StratSide
@@ -39,6 +48,8 @@ class Venue:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        #: Fills whose trade FAILED (reversed, or never to be booked), from the journal.
+        self.failed: set[str] = set()
 
     # ---- start: journal, then venue -------------------------------------------------------
 
@@ -58,6 +69,7 @@ class Venue:
             if adopt is not None:
                 adopt(order.order_hash)
         e.fill_ids = {f.fill_id for f in e.journal.load_fills()}
+        self.failed = set(e.journal.failed_fills())
         for market in e.config.markets:
             for token in market.tokens:
                 book = core.book(token)
@@ -72,6 +84,11 @@ class Venue:
                 core.portfolio.set_cash(await e.gateway.balance())
         else:
             await self._reconcile_live(now)
+            check_version = getattr(e.gateway, "check_version", None)
+            if check_version is not None:
+                # The venue must take the orders pmtrader signs before the first one is signed;
+                # reconciliation (read-only) has brought the journal up to date meanwhile.
+                await check_version()
         core.risk.reconciled = True
         e.reconciled = True
         state = e.journal.trading_state()
@@ -109,7 +126,11 @@ class Venue:
             )
         since = int(e.journal.get_meta("last_fill_ms", "0"))
         for fill in await gw.trades_since(max(since - 60_000, 0)):
-            if fill.fill_id in e.fill_ids:
+            if fill.failed:
+                if core.orders.get(fill.order_hash) is not None:
+                    self.reverse_fill(fill.fill_id)
+                continue
+            if fill.fill_id in e.fill_ids or fill.fill_id in self.failed:
                 continue
             if core.orders.get(fill.order_hash) is None:
                 raise ReconciliationError(
@@ -267,7 +288,10 @@ class Venue:
 
     def book_fill(self, fill: VenueFill, *, notify: bool = True) -> None:
         e = self.engine
-        if fill.fill_id in e.fill_ids:
+        if fill.failed:
+            self.reverse_fill(fill.fill_id)
+            return
+        if fill.fill_id in e.fill_ids or fill.fill_id in self.failed:
             return
         e.fill_ids.add(fill.fill_id)
         core = e.core
@@ -310,6 +334,81 @@ class Venue:
                 )
                 e.call_runner(runner, "fill", changed=[], t0_ns=time.perf_counter_ns(), fill=event)
 
+    def reverse_fill(self, fill_id: str) -> bool:
+        """Undo a fill whose trade the venue marked ``FAILED``; once per fill, ever.
+
+        A fill never booked is only remembered, so that a late ``MATCHED`` cannot book it.
+
+        Returns:
+            Whether a booked fill was reversed now.
+        """
+        e = self.engine
+        if fill_id in self.failed:
+            return False
+        booked = e.journal.fill(fill_id) if fill_id in e.fill_ids else None
+        now = e.clock()
+        portfolio = e.core.portfolio
+        if booked is None:
+            self.failed.add(fill_id)
+            e.journal.record_fill_failed(fill_id, now, portfolio, None)
+            log.info("fill.failed_before_booked", fill=fill_id)
+            return False
+        # Cash: exactly what booking the fill moved (the same code computes it).
+        moved = Portfolio()
+        moved.apply_fill(booked.token_id, booked.side, booked.price, booked.size, booked.fee)
+        portfolio.cash -= moved.cash
+        self._replay_without(booked.fill_id, booked.token_id)
+        self.failed.add(fill_id)
+        e.journal.record_fill_failed(fill_id, now, portfolio, booked.token_id)
+        pos = portfolio.position(booked.token_id)
+        log.warning(
+            "fill.reversed",
+            fill=fill_id,
+            order=booked.order_hash,
+            token=booked.token_id,
+            qty=pos.qty,
+            cash=portfolio.cash,
+        )
+        return True
+
+    def _replay_without(self, fill_id: str, token_id: str) -> None:
+        """Set the token's position to what its journalled fills give without ``fill_id``.
+
+        Replaying every fill of the token (earlier reversals left out) must give the position
+        held now; then the same replay without this fill is exactly the position as if it had
+        never happened. If it does not (a resolution settled the token meanwhile), the fill is
+        taken out at its own price instead and the inexact reversal is logged.
+        """
+        e = self.engine
+        history = [
+            f
+            for f in e.journal.load_fills()
+            if f.token_id == token_id and (f.fill_id == fill_id or f.fill_id not in self.failed)
+        ]
+        pos = e.core.portfolio.position(token_id)
+        with_it = _replay(token_id, history)
+        if _state(with_it) == _state(pos):
+            _set_state(pos, _state(_replay(token_id, [f for f in history if f.fill_id != fill_id])))
+            return
+        (booked,) = [f for f in history if f.fill_id == fill_id]
+        log.error(
+            "fill.reversal_inexact",
+            fill=fill_id,
+            token=token_id,
+            reason="the position is not the replay of its fills (settled at resolution?)",
+        )
+        value = booked.price * booked.size
+        if booked.side == BUY:
+            pos.qty -= booked.size
+            pos.cost -= value
+            pos.bought -= booked.size
+        else:
+            pos.qty += booked.size
+            pos.cost += value
+            pos.sold -= booked.size
+        pos.fees -= booked.fee
+        pos.realized += booked.fee * MICRO_PER_BASE
+
     def on_resolved(self, ev: MarketResolved) -> None:
         """Settle held positions: the winner pays 1 pUSD a share into cash, losers nothing."""
         e = self.engine
@@ -334,5 +433,23 @@ class Venue:
         since = int(e.journal.get_meta("last_fill_ms", "0"))
         start = min(since, e.started_ms) if since else e.started_ms
         for fill in await e.gateway.trades_since(max(start - 60_000, 0)):
-            if fill.fill_id not in e.fill_ids and e.core.orders.get(fill.order_hash):
-                self.book_fill(fill, notify=False)
+            if e.core.orders.get(fill.order_hash):
+                self.book_fill(fill, notify=False)  # booked or reversed once, by id
+
+
+_PositionState = tuple[int, int, int, int, int, int]
+
+
+def _replay(token_id: str, fills: list[FillRecord]) -> Position:
+    pos = Position(token_id)
+    for f in fills:
+        pos.apply_fill(f.side, f.price, f.size, f.fee)
+    return pos
+
+
+def _state(pos: Position) -> _PositionState:
+    return (pos.qty, pos.cost, pos.realized, pos.fees, pos.bought, pos.sold)
+
+
+def _set_state(pos: Position, state: _PositionState) -> None:
+    pos.qty, pos.cost, pos.realized, pos.fees, pos.bought, pos.sold = state

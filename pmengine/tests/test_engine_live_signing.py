@@ -1,0 +1,254 @@
+"""The live engine signs what pmtrader's own order path signs, after the checks it makes.
+
+pmtrader asks the venue's ``GET /version`` once before a client's first order (no answer counts
+as 2) and refuses to sign for any other version, and it signs the builder code
+(``PM_BUILDER_CODE``) into every order's ``builder`` field. The engine signs synchronously in its
+dispatcher, so it asks the version once, after reconciliation and before trading starts, and
+reads the builder code from the environment with pmtrader's own parser. Every case runs an
+in-process engine against the real local exchange on loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+from pmengine.config import CliOverrides, load_settings
+from pmengine.core import EngineCore
+from pmengine.engine import Engine, EngineConfig
+from pmengine.errors import ConfigError, GatewayError
+from pmengine.events import Shutdown
+from pmengine.feed import MarketFeed
+from pmengine.fills import FillFeed
+from pmengine.journal import Journal
+from pmengine.live import LiveGateway
+from pmengine.markets import market_info
+from pmengine.metrics import EngineMetrics
+from pmengine.order import OrderRequest
+from pmengine.strategy import StrategyRunner, load_strategy
+from pmengine.units import BUY
+from pmtrader.signing import BYTES32_ZERO
+from pmtrader.sim.auth import order_digest
+from pmtrader.sim.routes_orders import parse_order
+from pmtrader.testing import SimServer, new_wallet
+
+from pmengine import risk
+from pmstrat import Buy, Context, MarketInfo, strategy
+from pmtrader import AsyncClient, Client, Secret, Settings
+
+U = 1_000_000
+SIZE = 5 * U
+CODE = "0x" + "b1" * 31 + "7e"
+
+
+@strategy(name="engine_signing_bidder")
+def bid_once(ctx: Context) -> list[Buy]:
+    """Rest one post-only bid a tick above the best bid of the YES token."""
+    out = []
+    for token in ctx.changed:
+        market = ctx.market(token)
+        book = ctx.book(token)
+        if token != market.yes or book is None or book.best_bid is None or book.best_ask is None:
+            continue
+        if ctx.open_orders(token) or ctx.position(token).size:
+            continue
+        price = book.best_bid + market.tick
+        if price < book.best_ask:
+            out.append(Buy(token, price, SIZE, post_only=True))
+    return out
+
+
+class CountingTransport(httpx.AsyncHTTPTransport):
+    """The real transport, counting the paths it was asked for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await super().handle_async_request(request)
+
+    def count(self, path: str) -> int:
+        return sum(1 for p in self.paths if p == path)
+
+
+def _key() -> tuple[str, str]:
+    wallet = new_wallet()
+    return wallet.address, "0x" + wallet.key.hex().removeprefix("0x")
+
+
+def _market(sim: SimServer) -> MarketInfo:
+    """A cent-tick market whose book a maker seeds: YES bid 0.40, YES ask 0.60."""
+    items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
+    for raw in items:
+        info = market_info(raw)
+        if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
+            break
+    else:
+        raise LookupError("no cent-tick market with a 5-share minimum")
+    address, key = _key()
+    sim.fund(address, "100")
+    with Client(Settings.for_sim(sim.url, private_key=Secret(key))) as maker:
+        maker.account.create_or_derive_api_key(use=True)
+        for token in (info.yes, info.no):
+            resp = maker.orders.create_and_post_order(
+                token, "BUY", price=Decimal("0.40"), size=Decimal(20)
+            )
+            assert resp.success, resp
+    return info
+
+
+class LiveRun:
+    """A live engine built the way ``pmengine`` builds it: settings from an environment."""
+
+    def __init__(self, sim: SimServer, tmp: Path, market: MarketInfo, env: dict[str, str]) -> None:
+        address, key = _key()
+        sim.fund(address, "100")
+        self.key = key
+        settings = load_settings(
+            {
+                "PMENGINE_PRIVATE_KEY": key,
+                "PMENGINE_CLOB_URL": sim.url + "/",
+                "PMENGINE_WS_URL": sim.ws_url,
+                **env,
+            },
+            CliOverrides(env="sim", state_dir=str(tmp)),
+        )
+        self.gateway = LiveGateway.from_settings(settings)
+        # The same settings, through a transport that counts what the engine asks.
+        self.transport = CountingTransport()
+        self.gateway.client = AsyncClient(self.gateway.client.settings, transport=self.transport)
+        self.journal = Journal.in_dir(tmp).open()
+        self.engine = Engine(
+            core=EngineCore(risk.RiskLimits(rate_count=1_000, max_open_orders=1_000)),
+            gateway=self.gateway,
+            journal=self.journal,
+            metrics=EngineMetrics(),
+            runners=[StrategyRunner(*load_strategy("engine_signing_bidder", {}, [market]))],
+            config=EngineConfig(
+                state_dir=tmp, tick_interval_ms=200, dry_run=False, markets=[market]
+            ),
+            feed=MarketFeed(sim.ws_url, sim.url, poll_ms=200, silence_s=1.0, ping_s=0.3),
+            fills=FillFeed(self.gateway, sim.ws_url, poll_ms=200),
+        )
+        self.market = market
+        self.task: asyncio.Task[int] | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self.engine.run(install_signals=False))
+
+    async def stop(self) -> None:
+        assert self.task is not None
+        await self.engine.post(Shutdown("test"))
+        assert await asyncio.wait_for(self.task, 15) == 0
+        self.journal.close()
+
+    def resting(self) -> str:
+        live = [o for o in self.engine.core.orders.working() if o.state == "LIVE"]
+        return live[0].order_hash if live else ""
+
+
+async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not cond():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_the_builder_code_is_read_as_pmtrader_reads_it() -> None:
+    base = {"PMENGINE_DRY_RUN": "true"}
+    assert load_settings({**base, "PM_BUILDER_CODE": f" {CODE} "}).builder_code == CODE
+    assert load_settings(base).builder_code is None
+    assert load_settings({**base, "PM_BUILDER_CODE": ""}).builder_code is None
+    assert load_settings({**base, "PM_BUILDER_CODE": BYTES32_ZERO}).builder_code is None
+    with pytest.raises(ConfigError, match=r"PM_BUILDER_CODE must be 0x followed by 64 hex"):
+        load_settings({**base, "PM_BUILDER_CODE": "0x1234"})
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_live_orders_carry_the_builder_code_and_the_version_is_asked_once(
+    sim_factory: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    sim = sim_factory(seed=23, flow=False)
+    market = _market(sim)
+    run = LiveRun(sim, tmp_path, market, {"PM_BUILDER_CODE": CODE})
+    run.start()
+    try:
+        await _until(lambda: run.engine.reconciled, 30, "reconciliation")
+        await _until(lambda: bool(run.resting()), 30, "a live bid")
+        order_hash = run.resting()
+        order = run.engine.core.orders.get(order_hash)
+        assert order is not None
+        # The exchange took the order under the EIP-712 hash of what was signed, builder
+        # included: the same signed fields with no builder would be another order.
+        _, fields = parse_order(json.loads(order.payload)["order"])
+        assert "0x" + fields.builder.hex() == CODE
+        assert "0x" + order_digest(fields, neg_risk=market.neg_risk).hex() == order_hash
+        unbuilt = replace(fields, builder=bytes(32))
+        assert "0x" + order_digest(unbuilt, neg_risk=market.neg_risk).hex() != order_hash
+        with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as client:
+            client.account.create_or_derive_api_key(use=True)
+            seen = client.orders.get_order(order_hash)
+            assert (seen.id, str(seen.status).upper()) == (order_hash, "LIVE")
+            # Cancelled at the venue by another client: the engine bids again, and signs that
+            # second order without asking the version again.
+            assert order_hash in client.orders.cancel_order(order_hash).canceled
+        await _until(lambda: run.resting() not in ("", order_hash), 30, "a second bid")
+        assert len(run.journal.load_orders()) == 2
+        assert run.transport.count("/version") == 1
+    finally:
+        if run.task is not None and not run.task.done():
+            await run.stop()
+        else:
+            run.journal.close()
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_the_engine_refuses_to_trade_against_a_venue_reporting_version_1(
+    sim_factory: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    sim = sim_factory(seed=29, flow=False)
+    market = _market(sim)
+    sim.http.post("/_sim/version", json={"version": 1}).raise_for_status()
+    run = LiveRun(sim, tmp_path / "v1", market, {})
+    try:
+        with pytest.raises(GatewayError, match="reports order version 1") as refused:
+            await asyncio.wait_for(run.engine.run(install_signals=False), 30)
+        assert "nothing was signed or sent" in str(refused.value)
+        # Reconciliation ran (it is read-only), trading never started, nothing was signed.
+        assert not run.engine.reconciled
+        assert run.journal.load_orders() == []
+        req = OrderRequest("s", "intent-1", token_id=market.yes, side=BUY, price=4_100, size=SIZE)
+        with pytest.raises(GatewayError, match="nothing was signed"):
+            run.gateway.sign(req, tick=market.tick, neg_risk=market.neg_risk, now_ms=1)
+        with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as client:
+            client.account.create_or_derive_api_key(use=True)
+            assert client.orders.get_open_orders() == []
+            assert client.orders.get_trades() == []
+        assert not [p for p in run.transport.paths if p.startswith("/order")]
+    finally:
+        run.journal.close()
+        await run.gateway.close()
+
+    # A venue whose /version does not answer counts as version 2, as in pmtrader.
+    sim.http.post("/_sim/version", json={"version": 2}).raise_for_status()
+    sim.fault(rest_fail_rate=1.0, rest_fail_status=503, paths=["/version"])
+    again = LiveRun(sim, tmp_path / "silent", market, {})
+    again.start()
+    try:
+        await _until(lambda: again.engine.reconciled, 30, "reconciliation")
+        assert again.transport.count("/version") >= 1
+        await _until(lambda: bool(again.resting()), 30, "a live bid")
+    finally:
+        sim.fault(reset=True)
+        await again.stop()
