@@ -17,10 +17,13 @@ processes in turn, and a wake-up on the other, idle vCPU costs tens of microseco
 depending on where each process last ran: the free p50 of the same proxy jumps between ~20
 and ~100 us from one run to the next. On one CPU there is no cross-CPU wake-up, so that p50
 is each proxy's own cost per round trip and is steady; both are reported. Every measurement
-is 2 s, in three rounds that alternate the proxies (the machine is shared; a burst of load
-from elsewhere then hits all three alike), medians reported with the load average, loopback
-only. Then the final state is checked: no wrk errors or non-2xx answers, each proxy still
-relays the upstream's body, and pmproxy's own request counter matches wrk's count.
+is 2 s, in three rounds; within a round each kind of measurement is taken for the three
+proxies back to back (the machine is shared; a burst of load from elsewhere then hits all
+three alike). The table shows each proxy's median figures; the target lines show the median
+over the rounds of each round's ratio, whose two figures were taken seconds apart. The load
+average is printed after each round; loopback only. Then the final state is checked: no wrk
+errors or non-2xx answers, each proxy still relays the upstream's body, and pmproxy's own
+request counter matches wrk's count.
 
 Targets (issue 7): pmproxy ≥ 20 % of nginx's throughput (stretch 30 %), ≥ 8x the naive
 design, p50 at one connection ≤ 2.5x nginx's.
@@ -41,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -342,13 +345,25 @@ def main() -> int:
                 rounds: dict[str, list[tuple[Result, ...]]] = {name: [] for name in urls}
                 loads: list[float] = []
                 for round_no in range(args.rounds):
+                    # Each kind of measurement for the three proxies back to back, so that the
+                    # figures a ratio is taken of are seconds apart.
+                    by_load = {
+                        name: wrk(url, connections=args.connections, duration=args.duration)
+                        for name, url in urls.items()
+                    }
+                    by_single = {
+                        name: wrk(url, connections=1, duration=args.duration)
+                        for name, url in urls.items()
+                    }
+                    by_one_cpu: dict[str, Result] = {}
                     for name, url in urls.items():
-                        load = wrk(url, connections=args.connections, duration=args.duration)
-                        single = wrk(url, connections=1, duration=args.duration)
                         chain = process_tree(pids[name]) + process_tree(up_proc.pid)
                         with pinned(chain, cpu):
-                            one_cpu = wrk(url, connections=1, duration=args.duration, cpu=cpu)
-                        rounds[name].append((load, single, one_cpu))
+                            by_one_cpu[name] = wrk(
+                                url, connections=1, duration=args.duration, cpu=cpu
+                            )
+                    for name in urls:
+                        rounds[name].append((by_load[name], by_single[name], by_one_cpu[name]))
                     loads.append(os.getloadavg()[0])
                     print(
                         f"  round {round_no + 1}/{args.rounds} done (load average {loads[-1]:.1f})",
@@ -369,7 +384,7 @@ def main() -> int:
         f"{os.getloadavg()[0]:.1f} now, on {os.cpu_count()} CPUs: wrk, three proxies and the"
     )
     print(" upstream share them with whatever else runs; ratios are the figures to read)")
-    nginx_load, nginx_single, nginx_one = results["nginx"]
+    nginx_load, _, _ = results["nginx"]
     naive_load, _, _ = results["naive"]
     print()
     print(
@@ -382,12 +397,21 @@ def main() -> int:
             f"{single.p50_us:>8.0f}us{single.p99_us:>8.0f}us{one.p50_us:>9.0f}us"
             f"{load.rps / nginx_load.rps:>9.1%}{load.rps / naive_load.rps:>9.1f}x"
         )
-    pm_load, pm_single, pm_one = results["pmproxy"]
-    throughput = pm_load.rps / nginx_load.rps
-    speedup = pm_load.rps / naive_load.rps
-    latency = pm_single.p50_us / nginx_single.p50_us
-    latency_one = pm_one.p50_us / nginx_one.p50_us
+
+    def ratio(proxy: str, base: str, which: int, value: Callable[[Result], float]) -> float:
+        """Median over the rounds of one round's ratio (both measured seconds apart)."""
+        per_round = sorted(
+            value(mine[which]) / value(theirs[which])
+            for mine, theirs in zip(rounds[proxy], rounds[base], strict=True)
+        )
+        return per_round[len(per_round) // 2]
+
+    throughput = ratio("pmproxy", "nginx", 0, lambda r: r.rps)
+    speedup = ratio("pmproxy", "naive", 0, lambda r: r.rps)
+    latency = ratio("pmproxy", "nginx", 1, lambda r: r.p50_us)
+    latency_one = ratio("pmproxy", "nginx", 2, lambda r: r.p50_us)
     print()
+    print("medians of the per-round ratios:")
     print(f"pmproxy throughput vs nginx: {throughput:.1%} (target >= 20%, stretch 30%)")
     print(f"pmproxy throughput vs naive: {speedup:.1f}x (target >= 8x)")
     print(f"pmproxy p50 @1 conn vs nginx: {latency:.2f}x free, {latency_one:.2f}x on one CPU")
