@@ -8,15 +8,20 @@ turns every frame into a book:
   ``Book.apply_snapshot_wire`` (given the ``msgspec.Raw`` sides as decoded), which parses
   (exactly, to 1e-4 / 1e-6 integers) only the levels that changed since the token's previous
   snapshot (a resized best level is one prefix comparison; see ``pmtrader._book_wire``),
-  checks the result like any snapshot and tracks the top of book. Interpreted (the editable
-  install, no compiled modules). Books and every string memo start empty every timed round, so
-  each round pays for every first sighting.
+  checks the result like any snapshot and tracks the top of book. Books and every string memo
+  start empty every timed round, so each round pays for every first sighting.
 * pmtrader, every level parsed: ``wire.decode_market`` (msgspec structs) ->
   ``wire.level_columns`` -> ``Book.apply_snapshot_columns``, the path before the wire snapshot.
 * baseline A: ``json.loads`` -> ``float`` prices and sizes in a dict per side, plus best
   bid/ask (what a typical bot does; the target is against this one).
 * baseline B: the same floats rounded to units into the same integer ``Book``.
 * pydantic: ``model_validate_json`` into ``Decimal`` fields, the same dicts and best prices.
+
+Both builds of pmtrader run, each labelled: first this process (the editable install, plain
+Python), then a worker on pmtrader's wheel built from its sdist with the mypyc hook on
+(``HATCH_BUILD_HOOK_ENABLE_MYPYC=1``: ``_wire_units``, ``_book_wire`` and ``book`` compiled, as
+pmengine ships its hot path). ``--interpreted-only`` skips the build. The book benchmark
+(``bench_book.py``) keeps measuring the interpreted ``Book``.
 
 A second table repeats the race on frames whose every size is new (no string ever repeats,
 every level changes), the worst case for pmtrader's memo and level diff. Prints CPU time per
@@ -31,12 +36,20 @@ which still split the side into level texts.
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import json
+import os
 import random
+import subprocess
 import sys
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from decimal import Decimal
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
 from pmtrader.wire import BookEvent, RawBookEvent, decode_market, decode_market_raw, level_columns
@@ -50,6 +63,9 @@ FRAMES = 6_000
 ROUNDS = 5
 TARGET = 3.0
 MARKET = "0xbd31dc8a20211944f6b70f31557f1001557b59905b7738480ca09bd4532f84af"
+ROOT = Path(__file__).resolve().parent.parent
+# The modules pmtrader's wheel compiles with mypyc when its build hook is on (pmtrader/pyproject).
+COMPILED_MODULES = ("_wire_units", "_book_wire", "book")
 
 # -- the feed ------------------------------------------------------------------------------------
 
@@ -333,10 +349,11 @@ def race(title: str, frames: list[bytes]) -> bool:
             f"{name:<44}{per:>10.1f}{len(frames) / seconds:>12,.0f}"
             f"{dict_s / seconds:>7.2f}{book_s / seconds:>7.2f}"
         )
+    build = build_kind()
     for label, base in (("A", dict_s), ("B", book_s)):
         ratio = base / ours_s
         verdict = "met" if ratio >= TARGET else "NOT met"
-        print(f"target >= {TARGET:.1f}x over {label}: {ratio:.2f}x, {verdict}")
+        print(f"target >= {TARGET:.1f}x over {label} ({build}): {ratio:.2f}x, {verdict}")
     ours = run_pmtrader(frames)
     same = same_books(ours, run_json_float(frames), run_pydantic(frames))
     float_book = run_json_float_book(frames)
@@ -348,10 +365,59 @@ def race(title: str, frames: list[bytes]) -> bool:
     return same
 
 
-def main() -> int:
+def build_kind() -> str:
+    """Which pmtrader this process runs: ``interpreted`` (the editable install) or ``compiled``."""
+    loaded = [
+        str(getattr(importlib.import_module(f"pmtrader.{name}"), "__file__", ""))
+        for name in COMPILED_MODULES
+    ]
+    compiled = [path.endswith(tuple(EXTENSION_SUFFIXES)) for path in loaded]
+    if all(compiled):
+        return "compiled (mypyc wheel)"
+    return "interpreted" if not any(compiled) else "mixed (a broken install)"
+
+
+def races() -> bool:
+    print(f"\n== pmtrader {build_kind()}")
     ok = race("evolving feed (venue-like)", make_frames(SEED, fresh_sizes=False))
-    ok = race("every size new (memo worst case)", make_frames(SEED, fresh_sizes=True)) and ok
-    return 0 if ok else 1
+    return race("every size new (memo worst case)", make_frames(SEED, fresh_sizes=True)) and ok
+
+
+def build_compiled(dest: Path) -> Path:
+    """Build pmtrader's mypyc wheel from its sdist (never in place) and unpack it."""
+    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
+    subprocess.run(
+        ["uv", "build", str(ROOT / "pmtrader"), "--sdist", "-o", str(dest), "-q"],
+        check=True,
+        env=env,
+    )
+    sdist = next(dest.glob("pmtrader-*.tar.gz"))
+    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
+    subprocess.run(
+        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"], check=True, env=env
+    )
+    wheel = next(dest.glob("pmtrader-*.whl"))
+    site = dest / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    return site
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--interpreted-only", action="store_true", help="skip building the mypyc wheel"
+    )
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    ok = races()  # this process: the editable install, plain Python
+    if args.worker or args.interpreted_only:
+        return 0 if ok else 1
+    with tempfile.TemporaryDirectory(prefix="pmtrader-bench-") as tmp:
+        site = build_compiled(Path(tmp))
+        env = {**os.environ, "PYTHONPATH": str(site)}
+        worker = subprocess.run([sys.executable, __file__, "--worker"], env=env, check=False)
+    return 0 if ok and worker.returncode == 0 else 1
 
 
 if __name__ == "__main__":
