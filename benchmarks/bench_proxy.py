@@ -12,11 +12,12 @@ authenticated read: the plain forwarding path, no coalescing) to the same upstre
 
 For each: throughput with 32 connections, and latency with one connection twice: as the
 scheduler places the processes ("free"), and with wrk, the proxy and the upstream all on one
-CPU ("one CPU"). On this 2-vCPU virtual machine a request at one connection wakes three
-processes in turn, and a wake-up on the other, idle vCPU costs tens of microseconds or not
-depending on where each process last ran: the free p50 of the same proxy jumps between ~20
-and ~100 us from one run to the next. On one CPU there is no cross-CPU wake-up, so that p50
-is each proxy's own cost per round trip and is steady; both are reported. Every measurement
+CPU ("one CPU": the one other work leaves most idle when those runs start). On this 2-vCPU
+virtual machine a request at one connection wakes three processes in turn, and a wake-up on
+the other, idle vCPU costs tens of microseconds or not depending on where each process last
+ran: the free p50 of the same proxy jumps between ~20 and ~100 us from one run to the next.
+On one CPU there is no cross-CPU wake-up, so that p50 is each proxy's own cost per round trip
+and is steady; both are reported. Every measurement
 is 2 s, in three rounds; within a round each kind of measurement is taken for the three
 proxies back to back (the machine is shared; a burst of load from elsewhere then hits all
 three alike). The table shows each proxy's median figures; the target lines show the median
@@ -196,6 +197,23 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+def idlest_cpu(allowed: set[int], seconds: float = 0.3) -> int:
+    """The allowed CPU that was idle longest over the last moment (from /proc/stat)."""
+
+    def idle() -> dict[int, int]:
+        found = {}
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *fields = line.split()
+            if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in allowed:
+                found[int(name[3:])] = int(fields[3]) + int(fields[4])  # idle + iowait
+        return found
+
+    before = idle()
+    time.sleep(seconds)
+    after = idle()
+    return max(after, key=lambda cpu: (after[cpu] - before.get(cpu, 0), -cpu))
+
+
 @contextlib.contextmanager
 def pinned(pids: list[int], cpu: int) -> Iterator[None]:
     """Run these processes on one CPU for a while, then on every CPU again."""
@@ -339,7 +357,6 @@ def main() -> int:
                     check_body(urls[name])
                     wrk(urls[name], connections=4, duration=1)  # warm-up: pools, caches
                 before = pmproxy_count(pm_port)
-                cpu = max(os.sched_getaffinity(0))
                 # Rounds alternate the proxies so that a burst of load from elsewhere on the
                 # machine hits all of them alike; the medians are reported.
                 rounds: dict[str, list[tuple[Result, ...]]] = {name: [] for name in urls}
@@ -356,6 +373,8 @@ def main() -> int:
                         for name, url in urls.items()
                     }
                     by_one_cpu: dict[str, Result] = {}
+                    # The CPU the rest of the machine leaves most idle just now, for all three.
+                    cpu = idlest_cpu(os.sched_getaffinity(0))
                     for name, url in urls.items():
                         chain = process_tree(pids[name]) + process_tree(up_proc.pid)
                         with pinned(chain, cpu):
