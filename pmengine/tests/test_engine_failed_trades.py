@@ -304,9 +304,11 @@ async def test_a_fill_whose_trade_fails_on_the_stream_is_reversed_once_and_stays
 
 @pytest.mark.slow
 @pytest.mark.asyncio
+@pytest.mark.parametrize("window", ["inside", "outside"])
 async def test_a_trade_that_failed_while_the_engine_was_down_is_reversed_at_reconciliation(
-    sim_factory: Callable[..., SimServer], tmp_path: Path
+    sim_factory: Callable[..., SimServer], tmp_path: Path, window: str
 ) -> None:
+    """``outside``: later fills moved the catch-up window past the failed trade's match time."""
     sim = sim_factory(seed=37, flow=False, speed=0.5)
     market = _market(sim)
     address, key = _key()
@@ -323,6 +325,8 @@ async def test_a_trade_that_failed_while_the_engine_was_down_is_reversed_at_reco
         await run.stop()
     with Journal.in_dir(tmp_path) as journal:
         (fill,) = journal.load_fills()
+        if window == "outside":
+            journal.set_meta("last_fill_ms", str(fill.ts_ms + 10 * 60_000))
     failed = sim.http.post("/_sim/fail-trade", json={"trade_id": fill.fill_id.split(":")[0]})
     assert failed.status_code == 200, failed.text
 

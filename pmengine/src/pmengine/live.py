@@ -407,6 +407,22 @@ class LiveGateway:
             out.extend(await self.fills_of(trade))
         return out
 
+    async def failed_fills(self, token_id: str) -> list[VenueFill]:
+        """Our fills in every FAILED trade of one token, whenever it matched (marked ``failed``).
+
+        Reconciliation asks this only when a token's position disagrees with the venue: a
+        settlement can fail after the trade left the catch-up window.
+        """
+        try:
+            trades = await self.client.orders.get_trades(asset_id=token_id)
+        except pmt_errors.PmtraderError as exc:
+            raise GatewayError(str(exc)) from exc
+        out: list[VenueFill] = []
+        for trade in reversed(trades):
+            if str(trade.status).upper().removeprefix("TRADE_STATUS_") == "FAILED":
+                out.extend(await self.fills_of(trade))
+        return out
+
     async def balance(self) -> int:
         """pUSD balance in base units."""
         try:

@@ -138,10 +138,20 @@ class Venue:
                     "which the journal never signed"
                 )
             self.book_fill(fill, notify=False)
-        core.portfolio.set_cash(await gw.balance())
         tokens = sorted(t for t, p in core.portfolio.positions.items() if p.qty)
         tokens = sorted(set(tokens) | set(e.markets_by_token))
         venue_qty = await gw.token_balances(tokens)
+        find_failed = getattr(gw, "failed_fills", None)
+        if find_failed is not None:
+            # A settlement can fail long after the match, outside the catch-up window above:
+            # before calling a disagreement unexplained, look for FAILED trades of that token.
+            for token in tokens:
+                if core.portfolio.qty(token) != venue_qty.get(token, 0):
+                    for fill in await find_failed(token):
+                        if core.orders.get(fill.order_hash) is not None:
+                            self.reverse_fill(fill.fill_id)
+        # After any reversal: the venue's pUSD already excludes what failed trades never moved.
+        core.portfolio.set_cash(await gw.balance())
         for token in tokens:
             mine = core.portfolio.qty(token)
             theirs = venue_qty.get(token, 0)
