@@ -414,7 +414,15 @@ def main() -> int:
     if args.worker or args.interpreted_only:
         return 0 if ok else 1
     with tempfile.TemporaryDirectory(prefix="pmtrader-bench-") as tmp:
-        site = build_compiled(Path(tmp))
+        try:
+            site = build_compiled(Path(tmp))
+        except (OSError, subprocess.CalledProcessError) as exc:
+            print(
+                f"\ncould not build pmtrader's mypyc wheel ({exc}); the build needs uv and the "
+                "hatch-mypyc build dependencies. Run with --interpreted-only to skip it.",
+                file=sys.stderr,
+            )
+            return 1
         env = {**os.environ, "PYTHONPATH": str(site)}
         worker = subprocess.run([sys.executable, __file__, "--worker"], env=env, check=False)
     return 0 if ok and worker.returncode == 0 else 1
