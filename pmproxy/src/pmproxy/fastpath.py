@@ -4,9 +4,9 @@ Under uvicorn, a forwarded request would otherwise pay for an ASGI task, its cor
 a future and a timer per upstream wait, and ASGI message dicts each way: about half of the
 CPU time pmproxy spends per request. :class:`pmproxy.server.ProxyProtocol` therefore hands a
 request on a forwarding route whose (small) body has fully arrived to :meth:`FastPath.handle`
-right in the parser callback, and the upstream connection's parser calls back here when the
-answer has arrived, so the answer is written to the client in the same event-loop step that
-read it.
+right in the parser callback (:class:`pmproxy.reply.FastReply` is the client's side), and the
+upstream connection's parser calls back here when the answer has arrived, so the answer is
+written to the client in the same event-loop step that read it.
 
 The rules are the ASGI passthrough's, not a copy of them: the same target checks
 (:func:`pmproxy.safety.check_path`, :func:`~pmproxy.safety.check_query`),
@@ -54,7 +54,7 @@ class Reply(Protocol):
     """Where the fast path writes one client's answer (the server's connection implements it)."""
 
     def answer(self, status: int, headers: Headers, body: bytes) -> None:
-        """Write a whole answer (a ``Content-Length`` is added when the headers lack one)."""
+        """Write a whole answer, framed as uvicorn frames one (chunked without a length)."""
 
     def begin(self, status: int, headers: Headers, data: bytes) -> None:
         """Write the head of an answer and the start of its body; the rest follows in
