@@ -14,6 +14,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pmtrader.sim.catalogue import Market
 from pmtrader.sim.clock import ManualClock
 from pmtrader.sim.errors import SimError
@@ -309,3 +311,54 @@ def test_the_unwinding_survives_a_restart(tmp_path: Path) -> None:
         reopened.check()
     finally:
         reopened.close()
+
+
+_orders = st.lists(
+    st.tuples(
+        st.integers(min_value=0, max_value=2),  # trader
+        st.sampled_from(["yes", "no"]),  # token
+        st.sampled_from([Side.BUY, Side.SELL]),
+        st.integers(min_value=35, max_value=65),  # price in cents, near 0.50 so orders cross
+        st.integers(min_value=5, max_value=40),  # whole shares (market orders: pUSD x 0.37)
+        st.booleans(),  # a market order (FAK, sub-cent amounts) instead of a GTC limit
+    ),
+    min_size=2,
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(orders=_orders, neg_risk=st.booleans())
+def test_failing_every_trade_newest_first_gives_back_the_starting_ledger(
+    orders: list[tuple[int, str, Side, int, int, bool]], neg_risk: bool
+) -> None:
+    """Whatever traded, unwinding all of it restores every balance to the unit."""
+    exchange, _ = make_exchange()
+    market = fee_market(exchange, neg_risk=neg_risk)
+    traders = [Trader(exchange, n) for n in (1, 2, 3)]
+    # a starting inventory, then the snapshot everything must come back to
+    seed_holdings(exchange, market, traders[0], traders[1])
+    start = balances(exchange, *traders)
+    settled_before = {t.id for t in exchange._trade_log}
+    # something resting on both sides for the random orders to hit (0.45 bid / 0.55 ask)
+    traders[0].sell(market.yes_token, 5_500, 10 * ONE)
+    traders[1].sell(market.no_token, 5_500, 10 * ONE)
+    for who, outcome, side, cents, shares, market_order in orders:
+        trader = traders[who]
+        token = market.yes_token if outcome == "yes" else market.no_token
+        if market_order and side is Side.BUY:
+            order = market_buy(token, shares * 370_000, 9_900, trader.address)
+        elif market_order:
+            order = market_sell(token, shares * 1_010_000, 100, trader.address)
+        else:
+            order = limit_order(token, side, cents * 100, shares * ONE, trader.address)
+        try:
+            trader.place(order, "FAK" if market_order else "GTC")
+        except SimError:  # not enough balance, nothing to match: refused, nothing changed
+            continue
+        exchange.check()
+    new = [t for t in exchange._trade_log if t.id not in settled_before]
+    for trade in reversed(new):
+        exchange.fail_trade(trade.id)
+        exchange.check()
+    assert balances(exchange, *traders) == start
