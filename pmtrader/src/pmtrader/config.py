@@ -93,6 +93,11 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # A pickle (a cache, a process pool's argument, a crash dump) would carry the raw value
+        # in the clear, so a secret is never pickled; pass the settings' environment instead.
+        raise TypeError("a Secret cannot be pickled: it would write the value in the clear")
+
 
 class SignatureType(enum.IntEnum):
     """How orders are signed, and so who ``maker`` and ``signer`` are (protocol.md §1.4)."""

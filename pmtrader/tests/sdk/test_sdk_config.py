@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import pytest
 import structlog
@@ -130,3 +131,11 @@ def test_settings_are_frozen() -> None:
     settings = Settings()
     with pytest.raises(AttributeError):
         settings.clob_url = "http://elsewhere"  # type: ignore[misc]  # the point of the test
+
+
+def test_secrets_refuse_to_be_pickled_so_no_cache_or_process_pool_writes_them_out() -> None:
+    settings = Settings.from_env({"PM_PRIVATE_KEY": KEY})
+    for value in (settings, settings.private_key):
+        with pytest.raises(TypeError, match="cannot be pickled") as info:
+            pickle.dumps(value)
+        assert KEY not in str(info.value)
