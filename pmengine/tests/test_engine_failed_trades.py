@@ -153,16 +153,21 @@ def _client(sim: SimServer, key: str) -> Client:
     return client
 
 
-def _market(sim: SimServer) -> MarketInfo:
+def _market(sim: SimServer, *, neg_risk: bool = False) -> MarketInfo:
     """A cent-tick market (the exchange's charge a taker fee); a maker bids 0.40 for YES and NO
     (so YES is offered at 0.60)."""
     items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
     for raw in items:
         info = market_info(raw)
-        if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
+        if (
+            raw.get("acceptingOrders")
+            and info.tick == 100
+            and info.min_size <= SIZE
+            and info.neg_risk is neg_risk
+        ):
             break
     else:
-        raise LookupError("no cent-tick market with a 5-share minimum")
+        raise LookupError(f"no cent-tick market with a 5-share minimum, neg_risk {neg_risk}")
     address, key = _key()
     sim.fund(address, "100")
     with _client(sim, key) as maker:
@@ -242,12 +247,13 @@ def _status(state: Path) -> dict[str, object]:
 
 @pytest.mark.slow
 @pytest.mark.asyncio
+@pytest.mark.parametrize("neg_risk", [False, True], ids=["binary", "neg-risk"])
 async def test_a_fill_whose_trade_fails_on_the_stream_is_reversed_once_and_stays_reversed(
-    sim_factory: Callable[..., SimServer], tmp_path: Path
+    sim_factory: Callable[..., SimServer], tmp_path: Path, neg_risk: bool
 ) -> None:
     # Half speed: the trade stays unconfirmed (failable) for 12 s of wall time after the match.
     sim = sim_factory(seed=31, flow=False, speed=0.5)
-    market = _market(sim)
+    market = _market(sim, neg_risk=neg_risk)
     address, key = _key()
     sim.fund(address, "100")
     wallet = _client(sim, key)
