@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -46,6 +49,7 @@ from pmtrader import AsyncClient, Client, Secret, Settings
 U = 1_000_000
 SIZE = 5 * U
 CODE = "0x" + "b1" * 31 + "7e"
+PMENGINE = [sys.executable, "-c", "from pmengine.cli import main; main()"]
 
 
 @strategy(name="engine_signing_bidder")
@@ -252,3 +256,54 @@ async def test_the_engine_refuses_to_trade_against_a_venue_reporting_version_1(
     finally:
         sim.fault(reset=True)
         await again.stop()
+
+
+@pytest.mark.slow
+def test_pmengine_against_a_version_1_venue_exits_with_the_reason_and_no_traceback(
+    sim_factory: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    sim = sim_factory(seed=41, flow=False)
+    market = _market(sim)
+    slug = next(
+        m["slug"]
+        for m in httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
+        if m.get("clobTokenIds") and market.yes in m["clobTokenIds"]
+    )
+    sim.http.post("/_sim/version", json={"version": 1}).raise_for_status()
+    address, key = _key()
+    sim.fund(address, "100")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PMENGINE_", "PM_"))}
+    env.update(
+        PMENGINE_PRIVATE_KEY=key,
+        PMENGINE_CLOB_URL=sim.url,
+        PMENGINE_WS_URL=sim.ws_url,
+        PM_BUILDER_CODE=CODE,
+    )
+    done = subprocess.run(
+        [
+            *PMENGINE,
+            "--env",
+            "sim",
+            "--state-dir",
+            str(tmp_path),
+            "--markets",
+            slug,
+            "--spread-watcher",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "pmengine: error: the venue at" in done.stderr
+    assert "reports order version 1" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert key.removeprefix("0x") not in done.stderr + done.stdout
+    with Client(Settings.for_sim(sim.url, private_key=Secret(key))) as client:
+        client.account.create_or_derive_api_key(use=True)
+        assert client.orders.get_open_orders() == []
+        assert client.orders.get_trades() == []
+    with Journal.in_dir(tmp_path) as journal:
+        assert journal.load_orders() == []
