@@ -133,7 +133,7 @@ def test_unknown_slug_suggests_the_nearest(
 
 
 def test_version_help_and_usage_errors(cli: Cli) -> None:
-    assert cli("--version").stdout.strip() == f"pmtrader {__version__}"
+    assert cli("--version").stdout.strip() == f"pmtrader {__version__} (interpreted)"
     top = cli("--help").stdout
     for command in ("markets", "book", "buy", "cancel", "positions", "trade", "scan", "sim"):
         assert command in top

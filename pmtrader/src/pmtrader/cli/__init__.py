@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from pmtrader import __version__
+from pmtrader._build import build_kind
 from pmtrader.cli import account as _account
 from pmtrader.cli import browse as _browse
 from pmtrader.cli import scanning as _scanning
@@ -36,7 +37,7 @@ app.add_typer(_scanning.app, name="scan", rich_help_panel="Browse")
 
 def _print_version(value: bool) -> None:
     if value:
-        typer.echo(f"pmtrader {__version__}")
+        typer.echo(f"pmtrader {__version__} ({build_kind()})")
         raise typer.Exit
 
 
@@ -48,7 +49,7 @@ def _root(
             "--version",
             callback=_print_version,
             is_eager=True,
-            help="Print the version and exit.",
+            help="Print the version and whether the compiled or interpreted build runs.",
         ),
     ] = False,
     env: Annotated[
