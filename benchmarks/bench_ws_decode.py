@@ -37,7 +37,6 @@ which still split the side into level texts.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import random
@@ -48,9 +47,9 @@ import time
 import zipfile
 from collections.abc import Callable
 from decimal import Decimal
-from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
+from pmtrader._build import build_kind as pmtrader_build_kind
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
 from pmtrader.wire import BookEvent, RawBookEvent, decode_market, decode_market_raw, level_columns
 from pydantic import BaseModel
@@ -64,8 +63,6 @@ ROUNDS = 5
 TARGET = 3.0
 MARKET = "0xbd31dc8a20211944f6b70f31557f1001557b59905b7738480ca09bd4532f84af"
 ROOT = Path(__file__).resolve().parent.parent
-# The modules pmtrader's wheel compiles with mypyc when its build hook is on (pmtrader/pyproject).
-COMPILED_MODULES = ("_wire_units", "_book_wire", "book")
 
 # -- the feed ------------------------------------------------------------------------------------
 
@@ -366,15 +363,11 @@ def race(title: str, frames: list[bytes]) -> bool:
 
 
 def build_kind() -> str:
-    """Which pmtrader this process runs: ``interpreted`` (the editable install) or ``compiled``."""
-    loaded = [
-        str(getattr(importlib.import_module(f"pmtrader.{name}"), "__file__", ""))
-        for name in COMPILED_MODULES
-    ]
-    compiled = [path.endswith(tuple(EXTENSION_SUFFIXES)) for path in loaded]
-    if all(compiled):
-        return "compiled (mypyc wheel)"
-    return "interpreted" if not any(compiled) else "mixed (a broken install)"
+    """Which pmtrader this process runs (``pmtrader --version`` says the same)."""
+    kind = pmtrader_build_kind()
+    return {"compiled": "compiled (mypyc wheel)", "mixed": "mixed (a broken install)"}.get(
+        kind, kind
+    )
 
 
 def races() -> bool:

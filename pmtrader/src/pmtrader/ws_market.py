@@ -386,10 +386,11 @@ class MarketStream(Feed[MarketStreamEvent]):
             return  # a late snapshot for a token unsubscribed meanwhile
         was_stale = book.stale
         try:
-            # Only the levels that changed since this token's last snapshot are parsed.
+            # Only the levels that changed since this token's last snapshot are parsed; the
+            # decoder's msgspec.Raw sides go in as they are (an unchanged side is not copied).
             book.apply_snapshot_wire(
-                bytes(event.bids),
-                bytes(event.asks),
+                event.bids,
+                event.asks,
                 timestamp=_ms(event.timestamp),
                 hash=event.hash,
             )
