@@ -126,9 +126,8 @@ class Venue:
             )
         since = int(e.journal.get_meta("last_fill_ms", "0"))
         for fill in await gw.trades_since(max(since - 60_000, 0)):
-            if fill.failed:
-                if core.orders.get(fill.order_hash) is not None:
-                    self.reverse_fill(fill.fill_id)
+            if fill.failed:  # ours (the gateway knows our orders); reversed only if booked
+                self.reverse_fill(fill.fill_id)
                 continue
             if fill.fill_id in e.fill_ids or fill.fill_id in self.failed:
                 continue
@@ -148,8 +147,7 @@ class Venue:
             for token in tokens:
                 if core.portfolio.qty(token) != venue_qty.get(token, 0):
                     for fill in await find_failed(token):
-                        if core.orders.get(fill.order_hash) is not None:
-                            self.reverse_fill(fill.fill_id)
+                        self.reverse_fill(fill.fill_id)
         # After any reversal: the venue's pUSD already excludes what failed trades never moved.
         core.portfolio.set_cash(await gw.balance())
         for token in tokens:
@@ -443,8 +441,10 @@ class Venue:
         since = int(e.journal.get_meta("last_fill_ms", "0"))
         start = min(since, e.started_ms) if since else e.started_ms
         for fill in await e.gateway.trades_since(max(start - 60_000, 0)):
-            if e.core.orders.get(fill.order_hash):
-                self.book_fill(fill, notify=False)  # booked or reversed once, by id
+            # Booked or reversed once, by id; a reversal needs no order in memory (old terminal
+            # orders are forgotten), only the journalled fill.
+            if fill.failed or e.core.orders.get(fill.order_hash):
+                self.book_fill(fill, notify=False)
 
 
 _PositionState = tuple[int, int, int, int, int, int]
