@@ -96,6 +96,9 @@ def _set_status(self: Exchange, trade_id: str, status: str, now_ms: int) -> None
 def fail_trade(self: Exchange, trade_id: str) -> None:
     """Mark a not-yet-confirmed trade FAILED and unwind its settlement (operator fault injection).
 
+    The trade goes RETRYING, then FAILED, each with its user ``trade`` event, as production's
+    MATCHED → … → RETRYING → FAILED.
+
     On Polygon a FAILED trade's settlement transaction never landed: no token and no pUSD moved.
     The sim settles at match time, so failing a trade reverses exactly what
     ``trading._settle`` and ``trading._charge_taker`` moved for it, atomically: each party's pUSD
@@ -145,6 +148,8 @@ def fail_trade(self: Exchange, trade_id: str) -> None:
         if allowance < MAX_ALLOWANCE:  # unlimited stayed unlimited: nothing was used up
             self.ledger.set_allowance(address, COLLATERAL, spender, allowance + amount)
     now = self._clock.now_ms()
+    # As on Polygon: the settlement is retried, then given up (a user event for each status).
+    _set_status(self, trade_id, "RETRYING", now)
     _set_status(self, trade_id, "FAILED", now)
     for (address, token), delta in shares.items():
         _rebuild_basis(self, address, token, delta)
@@ -229,8 +234,8 @@ def _check_unwinding(  # noqa: PLR0917 - one check over the four parts of the un
         if self.ledger.pusd(address) + delta < 0:
             raise SimError(
                 f"cannot fail trade {trade_id}: {address} no longer holds the "
-                f"{Decimal(-delta) / AMOUNT_SCALE} pUSD it received from it; fail the trades that spent "
-                "it first"
+                f"{Decimal(-delta) / AMOUNT_SCALE} pUSD it received from it; fail the trades "
+                "that spent it first"
             )
     for (address, token), delta in shares.items():
         if self.ledger.token(address, token) + delta < 0:
