@@ -365,3 +365,33 @@ def test_shutdown_answers_the_request_in_flight_then_closes(make_settings: Any) 
     assert status == 200
     assert (b"connection", b"close") in headers
     assert json.loads(body)["target"] == "/late"
+
+
+_HTTP10_GET = b"GET /clob/book?t=1 HTTP/1.0\r\n\r\n"  # HTTP/1.0: the ASGI path
+_HTTP11_GET = _request(b"GET", b"/clob/book?t=1")  # the fast path
+
+
+@pytest.mark.parametrize(
+    ("leader", "follower"), [(_HTTP10_GET, _HTTP11_GET), (_HTTP11_GET, _HTTP10_GET)]
+)
+def test_a_fast_and_an_asgi_request_for_the_same_public_get_share_one_upstream_call(
+    make_settings: Any, leader: bytes, follower: bytes
+) -> None:
+    results: list[tuple[int, list[tuple[bytes, bytes]], bytes]] = []
+    with RecordingUpstream(delay=0.3) as slow:
+        server = ProxyServer(create_app(make_settings(clob_url=slow.url))).start()
+        try:
+            first = threading.Thread(
+                target=lambda: results.extend(_exchange(server.port, leader, 1).done)
+            )
+            first.start()
+            time.sleep(0.1)  # the leader's upstream call is under way
+            results.extend(_exchange(server.port, follower, 1).done)
+            first.join(5)
+            metrics = raw_request(server.port, b"/metrics").body.decode()
+        finally:
+            server.stop()
+    assert [status for status, _, _ in results] == [200, 200]
+    assert results[0][2] == results[1][2]
+    assert [r.target for r in slow.requests] == [b"/book?t=1"]
+    assert 'pmproxy_coalesced_requests_total{route="clob"} 1.0' in metrics
