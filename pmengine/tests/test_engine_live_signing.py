@@ -307,3 +307,63 @@ def test_pmengine_against_a_version_1_venue_exits_with_the_reason_and_no_traceba
         assert client.orders.get_trades() == []
     with Journal.in_dir(tmp_path) as journal:
         assert journal.load_orders() == []
+
+
+class VersionMismatchTransport(CountingTransport):
+    """The real transport; once ``mismatch`` is set, order posts get the venue's
+    ``order_version_mismatch`` refusal (no local exchange produces it: the venue's protocol
+    would have to change while the engine runs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mismatch = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.mismatch and request.method == "POST" and request.url.path == "/order":
+            self.paths.append(request.url.path)
+            return httpx.Response(400, json={"error": "order_version_mismatch"}, request=request)
+        return await super().handle_async_request(request)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_an_order_refused_for_its_version_stops_the_engine_before_it_signs_again(
+    sim_factory: Callable[..., SimServer], tmp_path: Path
+) -> None:
+    sim = sim_factory(seed=43, flow=False)
+    market = _market(sim)
+    run = LiveRun(sim, tmp_path, market, {})
+    transport = VersionMismatchTransport()
+    run.transport = transport
+    run.gateway.client = AsyncClient(run.gateway.client.settings, transport=transport)
+    run.start()
+    try:
+        await _until(lambda: bool(run.resting()), 30, "a live bid")
+        first = run.resting()
+        transport.mismatch = True
+        with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as client:
+            client.account.create_or_derive_api_key(use=True)
+            assert first in client.orders.cancel_order(first).canceled
+            # The engine bids again; that post is refused for its version.
+            await _until(lambda: len(run.journal.load_orders()) == 2, 30, "a second bid")
+            await _until(
+                lambda: any(o.state == "REJECTED" for o in run.journal.load_orders()),
+                30,
+                "the refusal",
+            )
+        # A new best bid makes the strategy bid again: the engine stops instead of signing a
+        # third order.
+        address, key = _key()
+        sim.fund(address, "100")
+        with Client(Settings.for_sim(sim.url, private_key=Secret(key))) as other:
+            other.account.create_or_derive_api_key(use=True)
+            resp = other.orders.create_and_post_order(
+                market.yes, "BUY", price=Decimal("0.45"), size=Decimal(10)
+            )
+            assert resp.success, resp
+        assert run.task is not None
+        with pytest.raises(GatewayError, match="refused an order for its version"):
+            await asyncio.wait_for(run.task, 30)
+        assert len(run.journal.load_orders()) == 2
+    finally:
+        run.journal.close()

@@ -107,6 +107,10 @@ class LiveGateway:
         self._mine: set[str] = set()
         self._fee_rules: dict[str, _FeeRule] = {}
         self._version_ok = False
+        self._unsigned_reason = (
+            "the venue's order version is not known to be 2: run check_version() before "
+            "signing (the engine does it after reconciliation); nothing was signed"
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> LiveGateway:
@@ -187,10 +191,7 @@ class LiveGateway:
                 order for its version since): nothing is signed.
         """
         if not self._version_ok:
-            raise GatewayError(
-                "the venue's order version is not known to be 2: run check_version() before "
-                "signing (the engine does it after reconciliation); nothing was signed"
-            )
+            raise GatewayError(self._unsigned_reason)
         side = Side.BUY if req.side == BUY else Side.SELL
         amounts = limit_amounts(
             side, price_to_decimal(req.price), amount_to_decimal(req.size), price_to_decimal(tick)
@@ -260,6 +261,11 @@ class LiveGateway:
             # The venue changed protocol under us (pmtrader asks again on this too): sign nothing
             # more until the version is checked again.
             self._version_ok = False
+            self._unsigned_reason = (
+                f"the venue refused an order for its version ({message}): it no longer takes the "
+                "CLOB V2 orders pmtrader signs; stopping, nothing more is signed. Restart pmengine "
+                "once the venue (PMENGINE_CLOB_URL) takes V2 orders again"
+            )
             log.error("order.version_mismatch", error=message)
 
     async def cancel(self, order_hashes: list[str]) -> list[str]:
