@@ -125,10 +125,7 @@ class Forwarder:
         budgets: Budgets | None,
     ) -> None:
         self._settings = settings
-        self._pool = pool
-        self._metrics = metrics
-        self._budgets = budgets
-        # Read by the server's fast path (pmproxy.fastpath), which applies the same rules.
+        # Public: the server's fast path (pmproxy.fastpath) uses them too, with the same rules.
         self.pool = pool
         self.metrics = metrics
         self.budgets = budgets
@@ -150,10 +147,9 @@ class Forwarder:
             if settings.dry_run
             else settings.chain_methods
         )
-        self._inflight: dict[tuple[bytes, ...], asyncio.Future[Answer]] = {}
-        self.inflight = self._inflight  # shared with the server's fast path (pmproxy.fastpath)
-        self._log = structlog.get_logger("pmproxy.forward")
-        self.log = self._log
+        # Coalesced GETs in flight, shared by the ASGI path and the fast path.
+        self.inflight: dict[tuple[bytes, ...], asyncio.Future[Answer]] = {}
+        self.log = structlog.get_logger("pmproxy.forward")
 
     def match(self, raw_path: bytes) -> tuple[Route, bytes] | None:
         """The route a raw path belongs to and the rest of the path after its prefix."""
@@ -252,15 +248,15 @@ class Forwarder:
                     encoding = value
             key = (route.prefix, path.encode(), query, accept, encoding)
             return Plan(path, target, out_headers, key, None)
-        if self._budgets is not None and name != "chain":
-            self._budgets.charge(name, method, path)
+        if self.budgets is not None and name != "chain":
+            self.budgets.charge(name, method, path)
         return Plan(path, target, out_headers, None, None)
 
     def failed(self, route: str, method: str, exc: UpstreamError) -> bytes:
         """Count and log an upstream failure; the JSON body to answer it with."""
-        self._metrics.upstream_errors.labels(route, type(exc).__name__).inc()
-        self._log.warning("upstream.failed", route=route, method=method, error=exc.message)
-        self._metrics.count_request(route, method, exc.status)
+        self.metrics.upstream_errors.labels(route, type(exc).__name__).inc()
+        self.log.warning("upstream.failed", route=route, method=method, error=exc.message)
+        self.metrics.count_request(route, method, exc.status)
         return error_body(exc.message)
 
     async def _read_body(self, method: str, headers: Headers, receive: Receive) -> bytes:
@@ -304,14 +300,14 @@ class Forwarder:
         self, exc: RequestError, *, route: str = "none", method: str = ""
     ) -> tuple[Headers, bytes]:
         """Count and log a local refusal; the headers and ``{"error": …}`` body to answer with."""
-        self._metrics.count_request(route, method, exc.status)
+        self.metrics.count_request(route, method, exc.status)
         headers = list(_JSON)
         if isinstance(exc, BudgetExceededError):
-            self._metrics.budget_rejections.labels(exc.family).inc()
+            self.metrics.budget_rejections.labels(exc.family).inc()
             headers.append((b"retry-after", str(exc.retry_after).encode()))
         else:
-            self._metrics.rejections.labels(route, str(exc.status)).inc()
-        self._log.debug("request.rejected", route=route, status=exc.status, reason=exc.message)
+            self.metrics.rejections.labels(route, str(exc.status)).inc()
+        self.log.debug("request.rejected", route=route, status=exc.status, reason=exc.message)
         body = error_body(exc.message)
         headers.append((b"content-length", str(len(body)).encode()))
         return headers, body
@@ -333,9 +329,9 @@ class Forwarder:
                 "POSTs and the order calls (answered locally) are handled"
             )
         answer, count = dryrun.answer(method, path, body)
-        self._metrics.dry_run.inc()
-        self._metrics.count_request("clob", method, 200)
-        self._log.info("dryrun.answered", method=method, path=path, orders=count)
+        self.metrics.dry_run.inc()
+        self.metrics.count_request("clob", method, 200)
+        self.log.info("dryrun.answered", method=method, path=path, orders=count)
         return answer
 
     async def _request(
@@ -347,7 +343,7 @@ class Forwarder:
         headers: Headers,
         body: bytes,
     ) -> Response:
-        pool = self._pool.h1(route.name)
+        pool = self.pool.h1(route.name)
         method_bytes = method.encode("ascii")
         attempt = 0
         started = time.perf_counter()
@@ -359,7 +355,7 @@ class Forwarder:
                 if may_retry(method, attempt=attempt, timed_out=isinstance(exc, TimeoutError)):
                     continue
                 raise map_error(route.name, exc) from exc
-            self._metrics.observe_latency(route.name, time.perf_counter() - started)
+            self.metrics.observe_latency(route.name, time.perf_counter() - started)
             return response
 
     async def _forward(
@@ -390,13 +386,13 @@ class Forwarder:
                 async for chunk in response.chunks():
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 await send({"type": "http.response.body", "body": b""})
-            self._metrics.count_request(route.name, method, status)
+            self.metrics.count_request(route.name, method, status)
         except FAILURES as exc:
             if not started:
                 raise map_error(route.name, exc) from exc
             # Headers are out: the only honest signal left is a truncated answer.
-            self._metrics.upstream_errors.labels(route.name, "truncated").inc()
-            self._log.warning("upstream.truncated", route=route.name, error=type(exc).__name__)
+            self.metrics.upstream_errors.labels(route.name, "truncated").inc()
+            self.log.warning("upstream.truncated", route=route.name, error=type(exc).__name__)
         finally:
             response.release()
 
@@ -416,20 +412,20 @@ class Forwarder:
         key = plan.key
         assert key is not None  # plan() gives a key to every GET it coalesces
         while True:
-            pending = self._inflight.get(key)
+            pending = self.inflight.get(key)
             if pending is None:
                 break
             try:
                 answer = await asyncio.shield(pending)
             except _LeaderGoneError:
                 continue
-            self._metrics.coalesced.labels(route.name).inc()
+            self.metrics.coalesced.labels(route.name).inc()
             await self._send_answer(route.name, answer, send)
             return
-        if self._budgets is not None:
-            self._budgets.charge(route.name, "GET", plan.path)
+        if self.budgets is not None:
+            self.budgets.charge(route.name, "GET", plan.path)
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
+        self.inflight[key] = future
         try:
             answer = await self._fetch_whole(route, plan.target, plan.headers)
         except UpstreamError as exc:
@@ -443,7 +439,7 @@ class Forwarder:
         else:
             future.set_result(answer)
         finally:
-            del self._inflight[key]
+            del self.inflight[key]
         await self._send_answer(route.name, answer, send)
 
     async def _send_answer(self, route: str, answer: Answer, send: Send) -> None:
@@ -451,7 +447,7 @@ class Forwarder:
             {"type": "http.response.start", "status": answer.status, "headers": answer.headers}
         )
         await send({"type": "http.response.body", "body": answer.body})
-        self._metrics.count_request(route, "GET", answer.status)
+        self.metrics.count_request(route, "GET", answer.status)
 
 
 def _target(route: Route, rest: bytes) -> bytes:
