@@ -43,15 +43,18 @@ class TargetPreservingProtocol(HttpToolsProtocol):
         """Parse as uvicorn does, then put back a target it shortened.
 
         httptools drops the scheme and host of an absolute-form target and the ``#fragment``
-        of any target; the literal bytes (before ``?``) go back into ``raw_path`` so that the
-        application's checks see them.
+        of any target; the literal bytes go back into ``raw_path`` (before ``?``) and
+        ``query_string`` (after it) so that the application's checks see them: a fragment,
+        which no client sends, is refused in the query as in the path, as on the fast path.
         """
         super().on_headers_complete()
         scope = self.scope
         if scope.get("type") == "http" and "raw_path" in scope:
-            literal = self.url.partition(b"?")[0]
+            literal, _, query = self.url.partition(b"?")
             if literal != scope["raw_path"]:
                 scope["raw_path"] = literal
+            if query != scope["query_string"]:
+                scope["query_string"] = query
             cycle = self.cycle
             if cycle.scope is scope:  # the cycle uvicorn just made for this request
                 # Duck-typed: write, close and is_closing are all the cycle uses.
