@@ -59,12 +59,14 @@ def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     sdist = next(dest.glob("pmtrader-*.tar.gz"))
     env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
     subprocess.run(
-        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"],
+        # The interpreter running the tests, so the extensions load in it (CI runs 3.11, 3.12).
+        ["uv", "build", str(sdist), "--wheel", "--python", sys.executable, "-o", str(dest), "-q"],
         check=True,
         env=env,
         timeout=300,
     )
-    (wheel,) = dest.glob("pmtrader-*-cp311-*.whl")
+    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+    (wheel,) = dest.glob(f"pmtrader-*-{tag}-{tag}-*.whl")
     site = dest / "site"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(site)
