@@ -1041,14 +1041,6 @@ def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "known bug, pmengine.live.LiveGateway.heartbeat: on InvalidHeartbeatError it resets the "
-        "id to '' instead of continuing with exc.expected_id at once, so the old chain lapses "
-        "and the exchange cancels everything; strict: passes the day it is fixed"
-    ),
-)
 def test_a_restart_inside_the_heartbeat_window_keeps_its_quotes_alive_at_the_exchange(
     funded: tuple[SimServer, str], tmp_path: Path
 ) -> None:

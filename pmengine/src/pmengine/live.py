@@ -449,9 +449,24 @@ class LiveGateway:
         return out
 
     async def heartbeat(self) -> None:
-        """Keep resting orders alive (the venue cancels them ~10 s after the last one)."""
+        """Keep resting orders alive (the venue cancels them ~10 s after the last one).
+
+        The chain belongs to the API key, not to this process: after a restart inside the
+        window (a crash, a deploy) the venue still holds the previous process's chain, refuses
+        a fresh one and says which id it expects. That chain is continued at once; restarting it
+        instead would let it lapse, and the venue would then cancel every order just reconciled.
+        """
         try:
             resp = await self.client.orders.post_heartbeat(self._heartbeat_id)
+        except pmt_errors.InvalidHeartbeatError as exc:
+            if not exc.expected_id:
+                self._heartbeat_id = ""
+                raise GatewayError(str(exc)) from exc
+            try:
+                resp = await self.client.orders.post_heartbeat(exc.expected_id)
+            except pmt_errors.PmtraderError as again:
+                self._heartbeat_id = ""
+                raise GatewayError(str(again)) from again
         except pmt_errors.PmtraderError as exc:
             self._heartbeat_id = ""
             raise GatewayError(str(exc)) from exc
