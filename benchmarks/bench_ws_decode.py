@@ -20,7 +20,8 @@ turns every frame into a book:
 Both builds of pmtrader run, each labelled: first this process (the editable install, plain
 Python), then a worker on pmtrader's wheel built from its sdist with the mypyc hook on
 (``HATCH_BUILD_HOOK_ENABLE_MYPYC=1``: ``_wire_units``, ``_book_wire`` and ``book`` compiled, as
-pmengine ships its hot path). ``--interpreted-only`` skips the build. The book benchmark
+pmtrader's release wheels ship them; ``pmtrader --version`` says which build runs).
+``--interpreted-only`` skips the build. The book benchmark
 (``bench_book.py``) keeps measuring the interpreted ``Book``.
 
 A second table repeats the race on frames whose every size is new (no string ever repeats,
