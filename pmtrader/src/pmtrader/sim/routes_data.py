@@ -171,7 +171,12 @@ class DataRoutes:
         return ok(rows[offset : offset + limit])
 
     def _legs(self, trade: Trade, user: str | None, *, taker_only: bool) -> list[dict[str, Any]]:
-        """The rows one trade contributes to ``/trades`` for ``user`` (or the taker's row)."""
+        """The rows one trade contributes to ``/trades`` for ``user`` (or the taker's row).
+
+        None for a FAILED trade: the Data API reads the chain, where it never settled.
+        """
+        if trade.status == "FAILED":
+            return []
         rows: list[tuple[str, Side, str, int, int]] = []
         if user is None or trade.maker_address.lower() == user.lower():
             rows.append((trade.maker_address, trade.side, trade.asset_id, trade.size, trade.price))
