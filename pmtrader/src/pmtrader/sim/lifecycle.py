@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, TypeVar
 
 from pmtrader.sim.errors import HeartbeatRejected, SimError, UnknownMarket
 from pmtrader.sim.ledger import COLLATERAL, FEE_COLLECTOR, MAX_ALLOWANCE, Ledger
@@ -157,6 +157,13 @@ def fail_trade(self: Exchange, trade_id: str) -> None:
     self._flush()
 
 
+_K = TypeVar("_K")
+
+
+def _add(table: dict[_K, int], key: _K, delta: int) -> None:
+    table[key] = table.get(key, 0) + delta
+
+
 # A settlement leg: (address, token, side, shares, pUSD cost) as ``trading._leg`` moved it.
 _Leg = tuple[str, str, Side, int, int]
 
@@ -195,10 +202,7 @@ def _unwinding(
     shares: dict[tuple[str, str], int] = {}
     refunds: dict[str, int] = {}
     pool = 0
-
-    def add(table: dict[Any, int], key: Any, delta: int) -> None:
-        table[key] = table.get(key, 0) + delta
-
+    add = _add
     for address, token, side, size, cost in legs:
         if side is Side.BUY:  # it paid ``cost`` and received the shares: give back, take back
             add(pusd, address.lower(), cost)
