@@ -216,7 +216,12 @@ def _pick_markets(run: Run) -> list[str]:
 def _start_engine(stack: Stack, run: Run, key: str, slugs: list[str]) -> None:
     from pmengine.markets import resolve_markets
 
-    run.markets = asyncio.run(resolve_markets(run.proxy_url + "/gamma", slugs))
+    from pmtrader import Settings
+
+    through_proxy = Settings(
+        env="sim", clob_url=run.proxy_url + "/clob", gamma_url=run.proxy_url + "/gamma"
+    )
+    run.markets = asyncio.run(resolve_markets(through_proxy, slugs))
     run.tapes = [RewardsTape(m) for m in run.markets]
     metrics_port = free_port()
     args = [

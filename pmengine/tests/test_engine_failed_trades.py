@@ -30,11 +30,12 @@ from pmengine.fills import FillFeed
 from pmengine.gateway import DryRunGateway, VenueFill
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
-from pmengine.markets import market_info
 from pmengine.metrics import EngineMetrics
 from pmengine.position import Position
 from pmengine.strategy import StrategyRunner, load_strategy
 from pmengine.units import BUY, SELL
+from pmstrat.venue import market_info
+from pmtrader.models.gamma import GammaMarket
 from pmtrader.testing import SimServer, new_wallet
 
 from pmengine import risk
@@ -158,7 +159,7 @@ def _market(sim: SimServer, *, neg_risk: bool = False) -> MarketInfo:
     (so YES is offered at 0.60)."""
     items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
     for raw in items:
-        info = market_info(raw)
+        info = market_info(GammaMarket.model_validate(raw))
         if (
             raw.get("acceptingOrders")
             and info.tick == 100

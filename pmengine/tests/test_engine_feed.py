@@ -33,10 +33,11 @@ from pmengine.events import (
 from pmengine.feed import BookTranslator, MarketFeed
 from pmengine.gateway import DryRunGateway
 from pmengine.journal import Journal, now_ms
-from pmengine.markets import market_info
 from pmengine.metrics import EngineMetrics
 from pmengine.strategy import StrategyRunner, load_strategy
 from pmengine.units import BUY, SELL, amount_to_int, price_to_int
+from pmstrat.venue import market_info
+from pmtrader.models.gamma import GammaMarket
 from pmtrader.testing import SimServer, new_wallet
 from pmtrader.wire import LastTradePriceEvent, MarketResolvedEvent
 from pmtrader.ws_events import (
@@ -111,7 +112,9 @@ async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
 
 def _markets(sim: SimServer, n: int) -> list[MarketInfo]:
     items = httpx.get(sim.gamma_url + "/markets", params={"limit": 10}, timeout=10).json()
-    return [market_info(m) for m in items if m.get("acceptingOrders")][:n]
+    return [market_info(GammaMarket.model_validate(m)) for m in items if m.get("acceptingOrders")][
+        :n
+    ]
 
 
 def _engine(

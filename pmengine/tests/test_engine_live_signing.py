@@ -32,11 +32,12 @@ from pmengine.feed import MarketFeed
 from pmengine.fills import FillFeed
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
-from pmengine.markets import market_info
 from pmengine.metrics import EngineMetrics
 from pmengine.order import OrderRequest
 from pmengine.strategy import StrategyRunner, load_strategy
 from pmengine.units import BUY
+from pmstrat.venue import market_info
+from pmtrader.models.gamma import GammaMarket
 from pmtrader.signing import BYTES32_ZERO
 from pmtrader.sim.auth import order_digest
 from pmtrader.sim.routes_orders import parse_order
@@ -93,7 +94,7 @@ def _market(sim: SimServer) -> MarketInfo:
     """A cent-tick market whose book a maker seeds: YES bid 0.40, YES ask 0.60."""
     items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
     for raw in items:
-        info = market_info(raw)
+        info = market_info(GammaMarket.model_validate(raw))
         if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
             break
     else:

@@ -22,10 +22,11 @@ from pmengine.feed import MarketFeed
 from pmengine.fills import FillFeed
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
-from pmengine.markets import market_info
 from pmengine.metrics import EngineMetrics
 from pmengine.order import FILLED
 from pmengine.strategy import StrategyRunner, load_strategy
+from pmstrat.venue import market_info
+from pmtrader.models.gamma import GammaMarket
 from pmtrader.testing import SimServer, new_wallet
 
 from pmengine import risk
@@ -89,7 +90,7 @@ def _market(sim: SimServer) -> MarketInfo:
     """
     items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
     for raw in items:
-        info = market_info(raw)
+        info = market_info(GammaMarket.model_validate(raw))
         if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
             break
     else:

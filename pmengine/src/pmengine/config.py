@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import Final
 
 from pmtrader.config import Secret
+from pmtrader.config import Settings as PmtSettings
+from pmtrader.errors import ConfigError as PmtConfigError
 
 from pmengine.errors import ConfigError
 
@@ -139,6 +141,24 @@ class Settings:
         if self.env == "sim":
             return self.clob_url.rstrip("/") + "/gamma"
         return DEFAULT_GAMMA_URL
+
+    def sdk_settings(self) -> PmtSettings:
+        """pmtrader's settings for these endpoints, holding no key and no credentials.
+
+        Every venue call the engine makes (market lookup, the REST book fallback, the live
+        gateway) goes through pmtrader's clients built from this one mapping, so pmproxy and
+        ``--env sim`` route all of them the same way.
+        """
+        base = self.rest_url.rstrip("/")
+        if self.pmproxy_url is None and self.env == "sim":
+            return PmtSettings.for_sim(base, ws_url=self.ws_url.rstrip("/"))
+        return PmtSettings(
+            env="sim" if self.env == "sim" else "prod",
+            clob_url=base,
+            gamma_url=self.gamma_url,
+            ws_url=self.ws_url.rstrip("/"),
+            proxy_url=self.pmproxy_url,
+        )
 
     def param_dict(self) -> dict[str, str]:
         """The ``--param k=v`` pairs as a dict (later pairs win)."""
@@ -234,9 +254,6 @@ def _private_key(environ: Mapping[str, str], key_loader: KeyLoader | None) -> Se
 
 def _builder_code(environ: Mapping[str, str]) -> str | None:
     """``PM_BUILDER_CODE`` exactly as pmtrader reads it: through pmtrader's own parser."""
-    from pmtrader.config import Settings as PmtSettings
-    from pmtrader.errors import ConfigError as PmtConfigError
-
     raw = environ.get(BUILDER_CODE_VAR)
     if raw is None:
         return None

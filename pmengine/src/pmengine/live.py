@@ -39,7 +39,6 @@ import structlog
 from pmstrat.fees import taker_fee
 from pmtrader.client import AsyncClient
 from pmtrader.config import Secret as PmtSecret
-from pmtrader.config import Settings as PmtSettings
 from pmtrader.config import SignatureType
 from pmtrader.models.clob import OrderType, Side
 from pmtrader.signing import BYTES32_ZERO, new_salt, sign_order
@@ -117,23 +116,11 @@ class LiveGateway:
         """Build the SDK client from the engine settings (no I/O)."""
         if settings.private_key is None:
             raise ConfigError("live trading needs a private key (see pmengine --help)")
-        base = settings.rest_url.rstrip("/")
-        if settings.pmproxy_url is None and settings.env == "sim":
-            pmt = PmtSettings.for_sim(base)
-        else:
-            pmt = PmtSettings(
-                env="sim" if settings.env == "sim" else "prod",
-                clob_url=base,
-                gamma_url=settings.gamma_url,
-                ws_url=settings.ws_url.rstrip("/"),
-                proxy_url=settings.pmproxy_url,
-            )
         pmt = replace(
-            pmt,
+            settings.sdk_settings(),
             private_key=PmtSecret(settings.private_key.reveal()),
             funder=settings.funder_address,
             signature_type=SignatureType(settings.signature_type),
-            ws_url=settings.ws_url.rstrip("/"),
             builder_code=settings.builder_code,
         )
         return cls(AsyncClient(pmt))

@@ -90,7 +90,7 @@ async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -
         markets=list(settings.markets),
     )
     if markets is None:
-        markets = await resolve_markets(settings.gamma_url, list(settings.markets))
+        markets = await resolve_markets(settings.sdk_settings(), list(settings.markets))
     params = settings.param_dict()
     runners = []
     for ref in settings.strategies:
@@ -139,7 +139,7 @@ async def run_recorder(
     from pmengine.recorder import Recorder, record_until_stopped
 
     logs.configure(settings.log_level)
-    markets = await resolve_markets(settings.gamma_url, list(settings.markets))
+    markets = await resolve_markets(settings.sdk_settings(), list(settings.markets))
     recorder = Recorder(markets, out_dir, rotate_ms=rotate_ms)
     ticks = {t: m.tick for m in markets for t in m.tokens}
     feed = MarketFeed(
