@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -98,8 +99,15 @@ class LiveGateway:
 
     name = "live"
 
-    def __init__(self, client: AsyncClient, *, owner_key_hint: str = "") -> None:
+    def __init__(
+        self,
+        client: AsyncClient,
+        *,
+        owner_key_hint: str = "",
+        on_secrets: Callable[..., object] | None = None,
+    ) -> None:
         self.client = client
+        self._on_secrets = on_secrets
         self._signer: Any = None
         self._sent: dict[str, _Sent] = {}
         self._heartbeat_id = ""
@@ -112,8 +120,17 @@ class LiveGateway:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> LiveGateway:
-        """Build the SDK client from the engine settings (no I/O)."""
+    def from_settings(
+        cls, settings: Settings, *, on_secrets: Callable[..., object] | None = None
+    ) -> LiveGateway:
+        """Build the SDK client from the engine settings (no I/O).
+
+        Args:
+            settings: The engine settings.
+            on_secrets: Called with the L2 API key, secret and passphrase as soon as
+                :meth:`start` has them, before anything can log them (the runner passes the
+                log redactor's :meth:`~pmengine.logs.Redactor.add`).
+        """
         if settings.private_key is None:
             raise ConfigError("live trading needs a private key (see pmengine --help)")
         pmt = replace(
@@ -123,7 +140,7 @@ class LiveGateway:
             signature_type=SignatureType(settings.signature_type),
             builder_code=settings.builder_code,
         )
-        return cls(AsyncClient(pmt))
+        return cls(AsyncClient(pmt), on_secrets=on_secrets)
 
     async def start(self) -> None:
         """Get the L2 API credentials (create or derive) and the signer."""
@@ -133,6 +150,9 @@ class LiveGateway:
             await self.client.account.create_or_derive_api_key(use=True)
         except pmt_errors.PmtraderError as exc:
             raise GatewayError(f"cannot get API credentials: {exc}") from exc
+        creds = self.client.api_credentials
+        if creds is not None and self._on_secrets is not None:
+            self._on_secrets(creds.key, creds.secret.reveal(), creds.passphrase.reveal())
         key = self.client.settings.private_key
         assert key is not None
         self._signer = Signer(key.reveal(), self.client.settings.chain_id)

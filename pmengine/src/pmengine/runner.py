@@ -38,15 +38,23 @@ def limits_from(settings: Settings) -> RiskLimits:
     )
 
 
-def build_gateway(settings: Settings, core: EngineCore) -> Gateway:
-    """The dry-run gateway, or the live one through the pmtrader SDK."""
+def build_gateway(
+    settings: Settings, core: EngineCore, redactor: logs.Redactor | None = None
+) -> Gateway:
+    """The dry-run gateway, or the live one through the pmtrader SDK.
+
+    The live gateway registers the L2 API credentials it derives with ``redactor``, so that
+    they are scrubbed from every log line like the private key.
+    """
     if settings.dry_run:
         return DryRunGateway(
             core.books.get, cash=amount_to_int(settings.max_total_exposure), clock=now_ms
         )
     from pmengine.live import LiveGateway
 
-    return LiveGateway.from_settings(settings)
+    return LiveGateway.from_settings(
+        settings, on_secrets=redactor.add if redactor is not None else None
+    )
 
 
 def build_fill_source(settings: Settings, gateway: Gateway) -> FillSource | None:
@@ -80,7 +88,7 @@ async def run_engine(settings: Settings, *, markets: list[MarketInfo] | None = N
 
 async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -> int:
     secrets = [settings.private_key.reveal()] if settings.private_key else []
-    logs.configure(settings.log_level, secrets=secrets)
+    redactor = logs.configure(settings.log_level, secrets=secrets)
     log.info(
         "engine.starting",
         dry_run=settings.dry_run,
@@ -102,7 +110,7 @@ async def _start_and_run(settings: Settings, markets: list[MarketInfo] | None) -
         port = metrics.serve(settings.metrics_port)
         log.info("metrics.serving", port=port)
     journal = Journal.in_dir(settings.state_dir).open()
-    gateway = build_gateway(settings, core)
+    gateway = build_gateway(settings, core, redactor)
     ticks = {t: m.tick for m in markets for t in m.tokens}
     feed = MarketFeed(
         settings.market_ws_url, settings.rest_url, poll_ms=settings.tick_interval_ms, ticks=ticks
