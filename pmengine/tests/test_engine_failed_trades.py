@@ -10,33 +10,25 @@ keep it across a restart.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
 from pmengine.core import EngineCore
 from pmengine.engine import Engine, EngineConfig
-from pmengine.events import Kill, Shutdown
-from pmengine.feed import MarketFeed
-from pmengine.fills import FillFeed
+from pmengine.events import Kill
 from pmengine.gateway import DryRunGateway, VenueFill
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
 from pmengine.metrics import EngineMetrics
 from pmengine.position import Position
-from pmengine.strategy import StrategyRunner, load_strategy
+from pmengine.testing import EngineRun, new_key, seeded_market, until, wallet_client
 from pmengine.units import BUY, SELL
-from pmstrat.venue import market_info
-from pmtrader.models.gamma import GammaMarket
-from pmtrader.testing import SimServer, new_wallet
+from pmtrader.testing import SimServer
 
 from pmengine import risk
 from pmstrat import Buy, Context, MarketInfo, strategy
@@ -143,93 +135,16 @@ def take_once(ctx: Context) -> list[Buy]:
     return out
 
 
-def _key() -> tuple[str, str]:
-    wallet = new_wallet()
-    return wallet.address, "0x" + wallet.key.hex().removeprefix("0x")
-
-
-def _client(sim: SimServer, key: str) -> Client:
-    client = Client(Settings.for_sim(sim.url, private_key=Secret(key)))
-    client.account.create_or_derive_api_key(use=True)
-    return client
-
-
-def _market(sim: SimServer, *, neg_risk: bool = False) -> MarketInfo:
-    """A cent-tick market (the exchange's charge a taker fee); a maker bids 0.40 for YES and NO
-    (so YES is offered at 0.60)."""
-    items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
-    for raw in items:
-        info = market_info(GammaMarket.model_validate(raw))
-        if (
-            raw.get("acceptingOrders")
-            and info.tick == 100
-            and info.min_size <= SIZE
-            and info.neg_risk is neg_risk
-        ):
-            break
-    else:
-        raise LookupError(f"no cent-tick market with a 5-share minimum, neg_risk {neg_risk}")
-    address, key = _key()
-    sim.fund(address, "100")
-    with _client(sim, key) as maker:
-        for token in (info.yes, info.no):
-            resp = maker.orders.create_and_post_order(
-                token, "BUY", price=Decimal("0.40"), size=Decimal(20)
-            )
-            assert resp.success, resp
-    return info
-
-
-class LiveRun:
-    """A live engine on one market, for one wallet and state directory (restartable)."""
-
-    def __init__(self, sim: SimServer, state: Path, market: MarketInfo, key: str) -> None:
-        client = AsyncClient(Settings.for_sim(sim.url, private_key=Secret(key)))
-        self.gateway = LiveGateway(client)
-        self.fills = FillFeed(self.gateway, sim.ws_url, poll_ms=200)
-        self.journal = Journal.in_dir(state).open()
-        self.market = market
-        self.engine = Engine(
-            core=EngineCore(risk.RiskLimits(rate_count=1_000, max_open_orders=1_000)),
-            gateway=self.gateway,
-            journal=self.journal,
-            metrics=EngineMetrics(),
-            runners=[StrategyRunner(*load_strategy("engine_failed_trades_taker", {}, [market]))],
-            config=EngineConfig(
-                state_dir=state, tick_interval_ms=200, dry_run=False, markets=[market]
-            ),
-            feed=MarketFeed(sim.ws_url, sim.url, poll_ms=200, silence_s=1.0, ping_s=0.3),
-            fills=self.fills,
-        )
-        self.task: asyncio.Task[int] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.engine.run(install_signals=False))
-
-    async def stop(self) -> None:
-        assert self.task is not None
-        await self.engine.post(Shutdown("test"))
-        assert await asyncio.wait_for(self.task, 15) == 0
-        self.journal.close()
-
-    def qty(self) -> int:
-        return self.engine.core.portfolio.qty(self.market.yes)
-
-    def cash(self) -> int:
-        return self.engine.core.portfolio.cash
+def _run(sim: SimServer, state: Path, market: MarketInfo, key: str) -> EngineRun:
+    """A live engine for ``key``'s wallet, taking once (restartable on the same ``state``)."""
+    gateway = LiveGateway(AsyncClient(Settings.for_sim(sim.url, private_key=Secret(key))))
+    return EngineRun(sim, state, market, gateway=gateway, strategy="engine_failed_trades_taker")
 
 
 def _venue(client: Client, token: str) -> tuple[int, int]:
     """The wallet's (shares of ``token``, pUSD) at the exchange, in base units."""
     shares = client.account.get_balance_allowance("CONDITIONAL", token).balance
     return int(shares), int(client.account.get_balance_allowance("COLLATERAL").balance)
-
-
-async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def _status(state: Path) -> dict[str, object]:
@@ -254,17 +169,17 @@ async def test_a_fill_whose_trade_fails_on_the_stream_is_reversed_once_and_stays
 ) -> None:
     # Half speed: the trade stays unconfirmed (failable) for 12 s of wall time after the match.
     sim = sim_factory(seed=31, flow=False, speed=0.5)
-    market = _market(sim, neg_risk=neg_risk)
-    address, key = _key()
+    market = seeded_market(sim, size=SIZE, neg_risk=neg_risk)
+    address, key = new_key()
     sim.fund(address, "100")
-    wallet = _client(sim, key)
-    run = LiveRun(sim, tmp_path, market, key)
+    wallet = wallet_client(sim, key)
+    run = _run(sim, tmp_path, market, key)
     run.start()
     try:
         before = (0, 100 * U)  # what the wallet holds before the engine trades
-        await _until(lambda: run.qty() == SIZE, 30, "the taker fill")
+        await until(lambda: run.qty() == SIZE, 30, "the taker fill")
         await run.engine.post(Kill("test"))  # no new order after this one
-        await _until(lambda: run.engine.core.risk.state == risk.HALTED, 5, "halted")
+        await until(lambda: run.engine.core.risk.state == risk.HALTED, 5, "halted")
         (fill,) = run.journal.load_fills()
         assert fill.fee > 0  # a taker fee was booked and must come back too
         assert (run.qty(), run.cash()) == _venue(wallet, market.yes)
@@ -273,7 +188,7 @@ async def test_a_fill_whose_trade_fails_on_the_stream_is_reversed_once_and_stays
         trade_id = fill.fill_id.split(":")[0]
         failed = sim.http.post("/_sim/fail-trade", json={"trade_id": trade_id})
         assert failed.status_code == 200, failed.text
-        await _until(lambda: run.qty() == 0, 15, "the reversal")
+        await until(lambda: run.qty() == 0, 15, "the reversal")
         sim.fault(reset=True)
         assert (run.qty(), run.cash()) == _venue(wallet, market.yes) == before
         pos = run.engine.core.portfolio.position(market.yes)
@@ -297,10 +212,10 @@ async def test_a_fill_whose_trade_fails_on_the_stream_is_reversed_once_and_stays
     assert report["fees"] == 0
 
     # A restart reconciles against the exchange (position, cash, the FAILED trade) and agrees.
-    again = LiveRun(sim, tmp_path, market, key)
+    again = _run(sim, tmp_path, market, key)
     again.start()
     try:
-        await _until(lambda: again.engine.reconciled, 30, "reconciliation after the restart")
+        await until(lambda: again.engine.reconciled, 30, "reconciliation after the restart")
         assert (again.qty(), again.cash()) == _venue(wallet, market.yes) == before
         assert again.journal.failed_fills() == {fill.fill_id: True}
         assert again.engine.core.risk.state == risk.HALTED  # the kill survived, as it must
@@ -317,17 +232,17 @@ async def test_a_trade_that_failed_while_the_engine_was_down_is_reversed_at_reco
 ) -> None:
     """``outside``: later fills moved the catch-up window past the failed trade's match time."""
     sim = sim_factory(seed=37, flow=False, speed=0.5)
-    market = _market(sim)
-    address, key = _key()
+    market = seeded_market(sim, size=SIZE, neg_risk=False)
+    address, key = new_key()
     sim.fund(address, "100")
-    wallet = _client(sim, key)
-    run = LiveRun(sim, tmp_path, market, key)
+    wallet = wallet_client(sim, key)
+    run = _run(sim, tmp_path, market, key)
     run.start()
     try:
-        await _until(lambda: run.engine.reconciled, 30, "reconciliation")
-        await _until(lambda: run.qty() == SIZE, 30, "the taker fill")
+        await until(lambda: run.engine.reconciled, 30, "reconciliation")
+        await until(lambda: run.qty() == SIZE, 30, "the taker fill")
         await run.engine.post(Kill("test"))
-        await _until(lambda: run.engine.core.risk.state == risk.HALTED, 5, "halted")
+        await until(lambda: run.engine.core.risk.state == risk.HALTED, 5, "halted")
     finally:
         await run.stop()
     with Journal.in_dir(tmp_path) as journal:
@@ -339,10 +254,10 @@ async def test_a_trade_that_failed_while_the_engine_was_down_is_reversed_at_reco
 
     # Without the reversal the journal (5 shares) and the exchange (none) would disagree and the
     # engine would refuse to start; with it, reconciliation takes the fill back out and agrees.
-    again = LiveRun(sim, tmp_path, market, key)
+    again = _run(sim, tmp_path, market, key)
     again.start()
     try:
-        await _until(lambda: again.engine.reconciled, 30, "reconciliation after the failure")
+        await until(lambda: again.engine.reconciled, 30, "reconciliation after the failure")
         assert (again.qty(), again.cash()) == _venue(wallet, market.yes) == (0, 100 * U)
         assert again.journal.failed_fills() == {fill.fill_id: True}
     finally:

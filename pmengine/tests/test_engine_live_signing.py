@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from decimal import Decimal
@@ -24,26 +23,17 @@ from pathlib import Path
 import httpx
 import pytest
 from pmengine.config import CliOverrides, load_settings
-from pmengine.core import EngineCore
-from pmengine.engine import Engine, EngineConfig
 from pmengine.errors import ConfigError, GatewayError
-from pmengine.events import Shutdown
-from pmengine.feed import MarketFeed
-from pmengine.fills import FillFeed
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
-from pmengine.metrics import EngineMetrics
 from pmengine.order import OrderRequest
-from pmengine.strategy import StrategyRunner, load_strategy
+from pmengine.testing import CountingTransport, EngineRun, new_key, seeded_market, until
 from pmengine.units import BUY
-from pmstrat.venue import market_info
-from pmtrader.models.gamma import GammaMarket
 from pmtrader.signing import BYTES32_ZERO
 from pmtrader.sim.auth import order_digest
 from pmtrader.sim.routes_orders import parse_order
-from pmtrader.testing import SimServer, new_wallet
+from pmtrader.testing import SimServer
 
-from pmengine import risk
 from pmstrat import Buy, Context, MarketInfo, strategy
 from pmtrader import AsyncClient, Client, Secret, Settings
 
@@ -70,102 +60,26 @@ def bid_once(ctx: Context) -> list[Buy]:
     return out
 
 
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """The real transport, counting the paths it was asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paths: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return await super().handle_async_request(request)
-
-    def count(self, path: str) -> int:
-        return sum(1 for p in self.paths if p == path)
-
-
-def _key() -> tuple[str, str]:
-    wallet = new_wallet()
-    return wallet.address, "0x" + wallet.key.hex().removeprefix("0x")
-
-
-def _market(sim: SimServer) -> MarketInfo:
-    """A cent-tick market whose book a maker seeds: YES bid 0.40, YES ask 0.60."""
-    items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
-    for raw in items:
-        info = market_info(GammaMarket.model_validate(raw))
-        if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
-            break
-    else:
-        raise LookupError("no cent-tick market with a 5-share minimum")
-    address, key = _key()
-    sim.fund(address, "100")
-    with Client(Settings.for_sim(sim.url, private_key=Secret(key))) as maker:
-        maker.account.create_or_derive_api_key(use=True)
-        for token in (info.yes, info.no):
-            resp = maker.orders.create_and_post_order(
-                token, "BUY", price=Decimal("0.40"), size=Decimal(20)
-            )
-            assert resp.success, resp
-    return info
-
-
-class LiveRun:
+class LiveRun(EngineRun):
     """A live engine built the way ``pmengine`` builds it: settings from an environment."""
 
     def __init__(self, sim: SimServer, tmp: Path, market: MarketInfo, env: dict[str, str]) -> None:
-        address, key = _key()
+        address, self.key = new_key()
         sim.fund(address, "100")
-        self.key = key
         settings = load_settings(
             {
-                "PMENGINE_PRIVATE_KEY": key,
+                "PMENGINE_PRIVATE_KEY": self.key,
                 "PMENGINE_CLOB_URL": sim.url + "/",
                 "PMENGINE_WS_URL": sim.ws_url,
                 **env,
             },
             CliOverrides(env="sim", state_dir=str(tmp)),
         )
-        self.gateway = LiveGateway.from_settings(settings)
+        gateway = LiveGateway.from_settings(settings)
         # The same settings, through a transport that counts what the engine asks.
         self.transport = CountingTransport()
-        self.gateway.client = AsyncClient(self.gateway.client.settings, transport=self.transport)
-        self.journal = Journal.in_dir(tmp).open()
-        self.engine = Engine(
-            core=EngineCore(risk.RiskLimits(rate_count=1_000, max_open_orders=1_000)),
-            gateway=self.gateway,
-            journal=self.journal,
-            metrics=EngineMetrics(),
-            runners=[StrategyRunner(*load_strategy("engine_signing_bidder", {}, [market]))],
-            config=EngineConfig(
-                state_dir=tmp, tick_interval_ms=200, dry_run=False, markets=[market]
-            ),
-            feed=MarketFeed(sim.ws_url, sim.url, poll_ms=200, silence_s=1.0, ping_s=0.3),
-            fills=FillFeed(self.gateway, sim.ws_url, poll_ms=200),
-        )
-        self.market = market
-        self.task: asyncio.Task[int] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.engine.run(install_signals=False))
-
-    async def stop(self) -> None:
-        assert self.task is not None
-        await self.engine.post(Shutdown("test"))
-        assert await asyncio.wait_for(self.task, 15) == 0
-        self.journal.close()
-
-    def resting(self) -> str:
-        live = [o for o in self.engine.core.orders.working() if o.state == "LIVE"]
-        return live[0].order_hash if live else ""
-
-
-async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
+        gateway.client = AsyncClient(gateway.client.settings, transport=self.transport)
+        super().__init__(sim, tmp, market, gateway=gateway, strategy="engine_signing_bidder")
 
 
 def test_the_builder_code_is_read_as_pmtrader_reads_it() -> None:
@@ -184,12 +98,12 @@ async def test_live_orders_carry_the_builder_code_and_the_version_is_asked_once(
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=23, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     run = LiveRun(sim, tmp_path, market, {"PM_BUILDER_CODE": CODE})
     run.start()
     try:
-        await _until(lambda: run.engine.reconciled, 30, "reconciliation")
-        await _until(lambda: bool(run.resting()), 30, "a live bid")
+        await until(lambda: run.engine.reconciled, 30, "reconciliation")
+        await until(lambda: bool(run.resting()), 30, "a live bid")
         order_hash = run.resting()
         order = run.engine.core.orders.get(order_hash)
         assert order is not None
@@ -207,7 +121,7 @@ async def test_live_orders_carry_the_builder_code_and_the_version_is_asked_once(
             # Cancelled at the venue by another client: the engine bids again, and signs that
             # second order without asking the version again.
             assert order_hash in client.orders.cancel_order(order_hash).canceled
-        await _until(lambda: run.resting() not in ("", order_hash), 30, "a second bid")
+        await until(lambda: run.resting() not in ("", order_hash), 30, "a second bid")
         assert len(run.journal.load_orders()) == 2
         assert run.transport.count("/version") == 1
     finally:
@@ -223,7 +137,7 @@ async def test_the_engine_refuses_to_trade_against_a_venue_reporting_version_1(
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=29, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     sim.http.post("/_sim/version", json={"version": 1}).raise_for_status()
     run = LiveRun(sim, tmp_path / "v1", market, {})
     try:
@@ -251,9 +165,9 @@ async def test_the_engine_refuses_to_trade_against_a_venue_reporting_version_1(
     again = LiveRun(sim, tmp_path / "silent", market, {})
     again.start()
     try:
-        await _until(lambda: again.engine.reconciled, 30, "reconciliation")
+        await until(lambda: again.engine.reconciled, 30, "reconciliation")
         assert again.transport.count("/version") >= 1
-        await _until(lambda: bool(again.resting()), 30, "a live bid")
+        await until(lambda: bool(again.resting()), 30, "a live bid")
     finally:
         sim.fault(reset=True)
         await again.stop()
@@ -264,14 +178,14 @@ def test_pmengine_against_a_version_1_venue_exits_with_the_reason_and_no_traceba
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=41, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     slug = next(
         m["slug"]
         for m in httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
         if m.get("clobTokenIds") and market.yes in m["clobTokenIds"]
     )
     sim.http.post("/_sim/version", json={"version": 1}).raise_for_status()
-    address, key = _key()
+    address, key = new_key()
     sim.fund(address, "100")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PMENGINE_", "PM_"))}
     env.update(
@@ -332,29 +246,29 @@ async def test_an_order_refused_for_its_version_stops_the_engine_before_it_signs
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=43, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     run = LiveRun(sim, tmp_path, market, {})
     transport = VersionMismatchTransport()
     run.transport = transport
     run.gateway.client = AsyncClient(run.gateway.client.settings, transport=transport)
     run.start()
     try:
-        await _until(lambda: bool(run.resting()), 30, "a live bid")
+        await until(lambda: bool(run.resting()), 30, "a live bid")
         first = run.resting()
         transport.mismatch = True
         with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as client:
             client.account.create_or_derive_api_key(use=True)
             assert first in client.orders.cancel_order(first).canceled
             # The engine bids again; that post is refused for its version.
-            await _until(lambda: len(run.journal.load_orders()) == 2, 30, "a second bid")
-            await _until(
+            await until(lambda: len(run.journal.load_orders()) == 2, 30, "a second bid")
+            await until(
                 lambda: any(o.state == "REJECTED" for o in run.journal.load_orders()),
                 30,
                 "the refusal",
             )
         # A new best bid makes the strategy bid again: the engine stops instead of signing a
         # third order.
-        address, key = _key()
+        address, key = new_key()
         sim.fund(address, "100")
         with Client(Settings.for_sim(sim.url, private_key=Secret(key))) as other:
             other.account.create_or_derive_api_key(use=True)

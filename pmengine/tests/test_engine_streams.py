@@ -8,28 +8,25 @@ the engine's SDK client makes is counted by path, so "no more polling" is a numb
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
-import httpx
 import pytest
-from pmengine.core import EngineCore
-from pmengine.engine import Engine, EngineConfig
-from pmengine.events import Shutdown
-from pmengine.feed import MarketFeed
 from pmengine.fills import FillFeed
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
-from pmengine.metrics import EngineMetrics
 from pmengine.order import FILLED
-from pmengine.strategy import StrategyRunner, load_strategy
-from pmstrat.venue import market_info
-from pmtrader.models.gamma import GammaMarket
-from pmtrader.testing import SimServer, new_wallet
+from pmengine.testing import (
+    CountingTransport,
+    EngineRun,
+    new_key,
+    seeded_market,
+    until,
+    wallet_client,
+)
+from pmtrader.testing import SimServer
 
-from pmengine import risk
 from pmstrat import Buy, Context, MarketInfo, strategy
 from pmtrader import AsyncClient, Client, Secret, Settings
 
@@ -55,56 +52,7 @@ def improve_bid(ctx: Context) -> list[Buy]:
     return out
 
 
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """The real transport, counting the paths it was asked for."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.paths: list[str] = []
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return await super().handle_async_request(request)
-
-    def count(self, path: str) -> int:
-        return sum(1 for p in self.paths if p == path)
-
-
-def _key() -> tuple[str, str]:
-    wallet = new_wallet()
-    return wallet.address, "0x" + wallet.key.hex().removeprefix("0x")
-
-
-def _wallet_client(sim: SimServer) -> Client:
-    address, key = _key()
-    sim.fund(address, "100")
-    client = Client(Settings.for_sim(sim.url, private_key=Secret(key)))
-    client.account.create_or_derive_api_key(use=True)
-    return client
-
-
-def _market(sim: SimServer) -> MarketInfo:
-    """A cent-tick market, its book seeded by a maker: YES bid 0.40, YES ask 0.60 (NO bid 0.40).
-
-    The exchange runs without background flow, so nothing else ever trades there.
-    """
-    items = httpx.get(sim.gamma_url + "/markets", params={"limit": 50}, timeout=10).json()
-    for raw in items:
-        info = market_info(GammaMarket.model_validate(raw))
-        if raw.get("acceptingOrders") and info.tick == 100 and info.min_size <= SIZE:
-            break
-    else:
-        raise LookupError("no cent-tick market with a 5-share minimum")
-    with _wallet_client(sim) as maker:
-        for token in (info.yes, info.no):
-            resp = maker.orders.create_and_post_order(
-                token, "BUY", price=Decimal("0.40"), size=Decimal(20)
-            )
-            assert resp.success, resp
-    return info
-
-
-class LiveRun:
+class LiveRun(EngineRun):
     """A live engine on one market, with its counted client, user-stream feed and journal."""
 
     def __init__(
@@ -117,65 +65,27 @@ class LiveRun:
         silence_s: float = 10.0,
         ping_s: float = 5.0,
     ) -> None:
-        address, key = _key()
+        address, self.key = new_key()
         sim.fund(address, "100")
-        self.key = key
         self.transport = CountingTransport()
-        client = AsyncClient(
-            Settings.for_sim(sim.url, private_key=Secret(key)), transport=self.transport
+        gateway = LiveGateway(
+            AsyncClient(
+                Settings.for_sim(sim.url, private_key=Secret(self.key)), transport=self.transport
+            )
         )
-        self.gateway = LiveGateway(client)
-        self.fills = FillFeed(
-            self.gateway, sim.ws_url, poll_ms=poll_ms, silence_s=silence_s, ping_s=ping_s
+        fills = FillFeed(gateway, sim.ws_url, poll_ms=poll_ms, silence_s=silence_s, ping_s=ping_s)
+        super().__init__(
+            sim, tmp, market, gateway=gateway, strategy="engine_streams_bidder", fills=fills
         )
-        self.journal = Journal.in_dir(tmp).open()
-        self.market = market
-        self.engine = Engine(
-            core=EngineCore(risk.RiskLimits(rate_count=1_000, max_open_orders=1_000)),
-            gateway=self.gateway,
-            journal=self.journal,
-            metrics=EngineMetrics(),
-            runners=[StrategyRunner(*load_strategy("engine_streams_bidder", {}, [market]))],
-            config=EngineConfig(
-                state_dir=tmp, tick_interval_ms=200, dry_run=False, markets=[market]
-            ),
-            feed=MarketFeed(sim.ws_url, sim.url, poll_ms=200, silence_s=1.0, ping_s=0.3),
-            fills=self.fills,
-        )
-        self.task: asyncio.Task[int] | None = None
-
-    def start(self) -> None:
-        self.task = asyncio.create_task(self.engine.run(install_signals=False))
-
-    async def stop(self) -> None:
-        assert self.task is not None
-        await self.engine.post(Shutdown("test"))
-        assert await asyncio.wait_for(self.task, 15) == 0
-        self.journal.close()
-
-    def resting(self) -> str:
-        """The hash of the engine's bid once the venue has it live, else ``""``."""
-        live = [o for o in self.engine.core.orders.working() if o.state == "LIVE"]
-        return live[0].order_hash if live else ""
-
-    def qty(self) -> int:
-        return self.engine.core.portfolio.qty(self.market.yes)
 
     def journal_fills(self, order_hash: str) -> list[tuple[str, int, int, int]]:
         fills = self.journal.load_fills()
         return [(f.fill_id, f.price, f.size, f.fee) for f in fills if f.order_hash == order_hash]
 
 
-async def _until(cond: Callable[[], bool], within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
-
-
 def _take(sim: SimServer, market: MarketInfo, price: int) -> tuple[Client, str]:
     """Another wallet buys NO against our YES bid at ``price`` (a complementary match)."""
-    taker = _wallet_client(sim)
+    taker = wallet_client(sim)
     no_price = Decimal(10_000 - price) / 10_000
     resp = taker.orders.create_and_post_order(
         market.no, "BUY", price=no_price, size=Decimal(SIZE) / U, order_type="FAK"
@@ -197,12 +107,12 @@ async def test_fills_arrive_on_the_user_stream_without_polling_and_are_booked_on
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=13, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     run = LiveRun(sim, tmp_path, market, poll_ms=200)
     run.start()
     taker: Client | None = None
     try:
-        await _until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
+        await until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
         order_hash = run.resting()
         order = run.engine.core.orders.get(order_hash)
         assert order is not None
@@ -211,13 +121,13 @@ async def test_fills_arrive_on_the_user_stream_without_polling_and_are_booked_on
         polled = run.transport.count(TRADES)
         seller, taken = _take(sim, market, order.price)
         taker = seller
-        await _until(lambda: run.qty() == SIZE, 10, "the fill from the user stream")
+        await until(lambda: run.qty() == SIZE, 10, "the fill from the user stream")
         assert order.state == FILLED
         sim.fault(reset=True)  # the engine has no reason to ask anyway; the taker does below
         # The trade moves MATCHED -> MINED -> CONFIRMED, and the stream says so each time;
         # the fill is booked once all the same.
-        await _until(lambda: _status(seller, taken) == "CONFIRMED", 20, "confirmed")
-        await _until(lambda: run.fills.streamed >= 3, 10, "every status on the stream")
+        await until(lambda: _status(seller, taken) == "CONFIRMED", 20, "confirmed")
+        await until(lambda: run.fills.streamed >= 3, 10, "every status on the stream")
         await asyncio.sleep(1.0)  # the old 250 ms poll would have asked four more times
         assert run.transport.count(TRADES) == polled, "REST trades were polled"
         assert run.qty() == SIZE
@@ -242,7 +152,7 @@ async def test_a_fill_while_the_user_stream_is_silent_is_booked_after_it_reconne
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=17, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     # The stream is noticed dead only after 12 s of silence, and the while-down poll is off,
     # so by then the trade is CONFIRMED (no later event for it) and only the catch-up that
     # follows the reconnect can book it.
@@ -250,7 +160,7 @@ async def test_a_fill_while_the_user_stream_is_silent_is_booked_after_it_reconne
     run.start()
     taker: Client | None = None
     try:
-        await _until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
+        await until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
         order_hash = run.resting()
         order = run.engine.core.orders.get(order_hash)
         assert order is not None
@@ -258,10 +168,10 @@ async def test_a_fill_while_the_user_stream_is_silent_is_booked_after_it_reconne
         sim.fault(ws_drop=True)  # every open socket goes quiet; TCP stays up
         seller, taken = _take(sim, market, order.price)
         taker = seller
-        await _until(lambda: _status(seller, taken) == "CONFIRMED", 20, "confirmed")
+        await until(lambda: _status(seller, taken) == "CONFIRMED", 20, "confirmed")
         assert run.qty() == 0, "booked while the stream was silent and nothing polled"
         assert run.fills.connected  # the socket does not know yet
-        await _until(lambda: run.qty() == SIZE, 20, "the fill, after the reconnect")
+        await until(lambda: run.qty() == SIZE, 20, "the fill, after the reconnect")
         assert run.fills.drops == 1
         assert run.fills.catch_ups > catch_ups
         assert order.state == FILLED
@@ -280,11 +190,11 @@ async def test_a_cancellation_at_the_venue_reaches_the_engine_through_the_user_s
     sim_factory: Callable[..., SimServer], tmp_path: Path
 ) -> None:
     sim = sim_factory(seed=19, flow=False)
-    market = _market(sim)
+    market = seeded_market(sim, size=SIZE)
     run = LiveRun(sim, tmp_path, market, poll_ms=200)
     run.start()
     try:
-        await _until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
+        await until(lambda: bool(run.resting()) and run.fills.catch_ups >= 1, 30, "a live bid")
         order_hash = run.resting()
         order = run.engine.core.orders.get(order_hash)
         assert order is not None
@@ -293,7 +203,7 @@ async def test_a_cancellation_at_the_venue_reaches_the_engine_through_the_user_s
         with Client(Settings.for_sim(sim.url, private_key=Secret(run.key))) as other:
             other.account.create_or_derive_api_key(use=True)
             assert order_hash in other.orders.cancel_order(order_hash).canceled
-        await _until(lambda: order.state == "CANCELLED", 10, "the cancellation")
+        await until(lambda: order.state == "CANCELLED", 10, "the cancellation")
         assert run.transport.count("/data/order/" + order_hash) == lookups  # not asked: told
         events = [(e, d) for _, _, e, d in run.journal.order_events(order_hash)]
         assert ("venue", "CANCELED") in events
