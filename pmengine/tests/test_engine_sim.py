@@ -911,8 +911,32 @@ def test_canary_secrets_never_appear_in_any_log_line_at_debug_while_trading(
         stopped = engine.stop()
     assert stopped == 0, engine.logs[-1][-3000:]
     log = engine.logs[-1]
-    events = {json.loads(x)["event"] for x in log.splitlines() if x.startswith("{")}
+    lines = [json.loads(x) for x in log.splitlines() if x.startswith("{")]
+    events = {line["event"] for line in lines}
     assert {"engine.starting", "engine.reconciled", "engine.stopped"} <= events
+    # DEBUG really was on the whole way, so the check below covers what it writes: the
+    # engine's order path, reconciliation, the user channel's events (the stream logged in
+    # with the API secret and passphrase), and pmtrader's HTTP layer through the standard
+    # library (one line per request, signed order posts included).
+    debug = [line for line in lines if line["level"] == "debug"]
+    debug_events = {line["event"] for line in debug}
+    assert {
+        "reconcile.open_orders",
+        "reconcile.trades_since",
+        "order.signed",
+        "order.submit_answer",
+        "order.submit_ambiguous",
+        "fill.booked",
+    } <= debug_events, sorted(debug_events)
+    assert debug_events & {"fills.user_trade", "fills.user_order"}, sorted(debug_events)
+    assert any(
+        line["event"] == "ws.connected" and str(line.get("url", "")).endswith("/user")
+        for line in lines
+    )
+    http = [line for line in debug if line.get("logger") == "pmtrader.http"]
+    assert any("path=/order " in line["event"] for line in http), http[:3]
+    signed = next(line for line in debug if line["event"] == "order.signed")
+    assert {"order", "intent", "token", "side", "price", "size"} <= set(signed)
     journal = b"".join(p.read_bytes() for p in tmp_path.glob("journal.sqlite3*"))
     for what, secret in canaries.items():
         for text in (log, log.lower()):

@@ -48,7 +48,7 @@ from pmengine.metrics import EngineMetrics
 from pmengine.order import CANCELLED
 from pmengine.position import MICRO_PER_BASE
 from pmengine.strategy import Decisions, StrategyRunner
-from pmengine.units import AMOUNT_SCALE
+from pmengine.units import AMOUNT_SCALE, BUY
 from pmengine.venue import Venue
 from pmstrat import Fill as StratFill
 from pmstrat import MarketInfo
@@ -387,6 +387,19 @@ class Engine:
             signed = self.gateway.sign(
                 req, tick=book.tick, neg_risk=bool(market and market.neg_risk), now_ms=now
             )
+            # What was signed, never the signed payload (its signature) or any header.
+            log.debug(
+                "order.signed",
+                order=signed.order_hash,
+                strategy=req.strategy,
+                intent=req.intent_id,
+                token=req.token_id,
+                side="BUY" if req.side == BUY else "SELL",
+                price=req.price,
+                size=req.size,
+                post_only=req.post_only,
+                order_type=req.order_type,
+            )
             order = core.accept(req, signed.order_hash, signed.payload, now)
             self.tags[signed.order_hash] = decisions.tags.get(req.intent_id, "")
             self.signed[signed.order_hash] = signed
@@ -466,6 +479,7 @@ class Engine:
                 try:
                     await self.gateway.heartbeat()
                     self.metrics.heartbeats.inc()
+                    log.debug("heartbeat.sent")
                 except GatewayError as exc:
                     log.warning("heartbeat.failed", error=str(exc))
             await asyncio.sleep(interval)

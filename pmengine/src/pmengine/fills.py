@@ -172,6 +172,13 @@ class FillFeed:
 
     async def _on_event(self, event: object, post: Post) -> None:
         if isinstance(event, TradeUpdate):
+            log.debug(
+                "fills.user_trade",
+                trade=event.trade_id,
+                status=event.status,
+                taker_order=event.taker_order_id,
+                makers=len(event.maker_orders),
+            )
             try:
                 fills = await self.gateway.fills_of(event.raw)
             except (GatewayError, ValueError, ArithmeticError) as exc:
@@ -182,6 +189,13 @@ class FillFeed:
                 self.streamed += 1
                 await self._emit(post, FillEvent(fill))
         elif isinstance(event, OrderUpdate):
+            log.debug(
+                "fills.user_order",
+                order=event.order_id,
+                kind=event.kind,
+                status=event.status,
+                matched=event.size_matched,
+            )
             if self.gateway.owns(event.order_id):
                 await self._emit(post, order_update(event))
         elif isinstance(event, FeedStale):

@@ -103,6 +103,9 @@ class Venue:
         core = e.core
         gw = e.gateway
         venue_open = {v.order_hash: v for v in await gw.open_orders()}
+        log.debug(
+            "reconcile.open_orders", venue=len(venue_open), journal=len(core.orders.working())
+        )
         for order in core.orders.working():
             seen = venue_open.get(order.order_hash) or await gw.get_order(order.order_hash)
             if seen is None:
@@ -125,7 +128,9 @@ class Venue:
                 f"(first {unknown[0]}); refusing to trade next to them"
             )
         since = int(e.journal.get_meta("last_fill_ms", "0"))
-        for fill in await gw.trades_since(max(since - 60_000, 0)):
+        caught = await gw.trades_since(max(since - 60_000, 0))
+        log.debug("reconcile.trades_since", since_ms=since, fills=len(caught))
+        for fill in caught:
             if fill.failed:  # ours (the gateway knows our orders); reversed only if booked
                 self.reverse_fill(fill.fill_id)
                 continue
@@ -150,6 +155,7 @@ class Venue:
                         self.reverse_fill(fill.fill_id)
         # After any reversal: the venue's pUSD already excludes what failed trades never moved.
         core.portfolio.set_cash(await gw.balance())
+        log.debug("reconcile.balances", tokens=len(tokens), cash=core.portfolio.cash)
         for token in tokens:
             mine = core.portfolio.qty(token)
             theirs = venue_qty.get(token, 0)
@@ -169,11 +175,22 @@ class Venue:
         try:
             result = await e.gateway.submit(signed)
         except AmbiguousSubmitError as exc:
+            log.debug("order.submit_ambiguous", order=signed.order_hash, error=str(exc))
             await e.post(SubmitAck(signed.order_hash, None, str(exc), True, sent))
             return
         except GatewayError as exc:
+            log.debug("order.submit_failed", order=signed.order_hash, error=str(exc))
             await e.post(SubmitAck(signed.order_hash, None, str(exc), False, sent))
             return
+        log.debug(
+            "order.submit_answer",
+            order=signed.order_hash,
+            status=result.status,
+            done=result.done,
+            fills=len(result.fills),
+            error=result.error,
+            ms=round((time.perf_counter_ns() - sent) / 1e6, 1),
+        )
         await e.post(SubmitAck(signed.order_hash, result, "", False, sent))
 
     async def resolve(self, order_hash: str) -> None:
@@ -325,6 +342,17 @@ class Venue:
         )
         e.journal.record_fill(record, order, core.portfolio)
         e.metrics.fills.inc()
+        log.debug(
+            "fill.booked",
+            fill=fill.fill_id,
+            order=fill.order_hash,
+            token=fill.token_id,
+            side="BUY" if fill.side == BUY else "SELL",
+            price=fill.price,
+            size=fill.size,
+            fee=fill.fee,
+            qty=core.portfolio.qty(fill.token_id),
+        )
         if not notify or order is None:
             return
         for runner in e.runners:
