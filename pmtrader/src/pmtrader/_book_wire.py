@@ -35,6 +35,13 @@ Why it stays exact:
 Anything unusual (not compact, a piece that does not parse, a repeated level, too many new
 levels) returns ``None`` and the caller takes the full parse, which is the reference and says
 what is wrong.
+
+When nearly every level changes every frame (a quoter repricing its whole ladder), trying the
+diff and building the index are wasted work on top of the full parse. So after a diff gives
+up, the book parses its next :data:`DIFF_BACKOFF` snapshots with :func:`parse_levels` (no
+index, no diff), builds the index on the last of them and tries the diff again on the one
+after: the worst case then costs about the full parse, and a feed that calms down is back on
+the diff within :data:`DIFF_BACKOFF` + 1 frames.
 """
 
 from __future__ import annotations
@@ -54,12 +61,15 @@ from pmtrader.errors import FeedDecodeError
 from pmtrader.wire import PriceLevel, level_columns
 
 __all__ = [
+    "DIFF_BACKOFF",
     "MAX_CHANGES",
+    "TOO_MANY",
     "Change",
     "Level",
     "Resize",
     "SideChanges",
     "SideIndex",
+    "parse_levels",
     "parse_side",
     "resized",
     "side_changes",
@@ -76,6 +86,10 @@ SideChanges = tuple[list[Change], list[Change]]
 
 #: Past this many new level texts on one side, one msgspec pass over the side is cheaper.
 MAX_CHANGES: Final = 8
+#: What :func:`side_changes` answers when more than :data:`MAX_CHANGES` level texts are new.
+TOO_MANY: Final = "too many"
+#: Snapshots parsed in full, without an index, after a diff gave up (see the module docstring).
+DIFF_BACKOFF: Final = 16
 
 _LEVELS: Final = msgspec.json.Decoder(list[PriceLevel])
 _LEVEL: Final = msgspec.json.Decoder(PriceLevel)
@@ -85,6 +99,28 @@ _memoryview: Final = memoryview
 _SIZE_KEY: Final = b'","size":"'
 
 
+def parse_levels(raw: bytes | msgspec.Raw) -> tuple[list[int], list[int]]:
+    """Every level of one side as exact prices and sizes, without an index (the diff is off).
+
+    Raises:
+        FeedDecodeError: The side is not a JSON list of ``{"price", "size"}`` objects.
+        ValueError: A price or size is not a plain decimal, or is finer than its unit.
+    """
+    return level_columns(_decode_levels(raw))
+
+
+def _decode_levels(raw: bytes | msgspec.Raw) -> list[PriceLevel]:
+    """One side's levels as msgspec read them; the typed error if it is not a list of levels."""
+    try:
+        # Annotated: the build that compiles this module sees msgspec untyped (Any).
+        levels: list[PriceLevel] = _LEVELS.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise FeedDecodeError(
+            f"book side is not a list of price/size levels: {exc}", event_type="book"
+        ) from exc
+    return levels
+
+
 def parse_side(raw: bytes) -> tuple[list[int], list[int], SideIndex | None]:
     """Every level of one side as exact prices and sizes, plus its index when it can have one.
 
@@ -92,12 +128,7 @@ def parse_side(raw: bytes) -> tuple[list[int], list[int], SideIndex | None]:
         FeedDecodeError: The side is not a JSON list of ``{"price", "size"}`` objects.
         ValueError: A price or size is not a plain decimal, or is finer than its unit.
     """
-    try:
-        levels = _LEVELS.decode(raw)
-    except msgspec.DecodeError as exc:
-        raise FeedDecodeError(
-            f"book side is not a list of price/size levels: {exc}", event_type="book"
-        ) from exc
+    levels = _decode_levels(raw)
     prices, sizes = level_columns(levels)
     count = len(levels)
     if not count:
@@ -148,14 +179,15 @@ def resized(
 
 def side_changes(
     index: SideIndex, old: bytes, raw: bytes, resize: Resize | None = None
-) -> SideChanges | None:
+) -> SideChanges | str | None:
     """The levels of ``raw`` not in ``old`` (parsed) and those of ``old`` not in ``raw``.
 
     ``old`` is the side ``index`` was built for and differs from ``raw``; ``resize`` is what
-    :func:`resized` found, if anything. ``None`` when the side must take the full parse: not
-    compact, a repeated level text, more than :data:`MAX_CHANGES` new texts, or a new text
-    that is not a valid level (the full parse then says what is wrong). The levels are not
-    checked against the book here (the caller does).
+    :func:`resized` found, if anything. :data:`TOO_MANY` when more than :data:`MAX_CHANGES`
+    texts are new (the caller takes the full parse and stops diffing for a while); ``None``
+    when the side must take the full parse for any other reason: not compact, a repeated level
+    text, or a new text that is not a valid level (the full parse then says what is wrong).
+    The levels are not checked against the book here (the caller does).
     """
     if resize is not None:
         gone, text, price, size = resize
@@ -218,7 +250,7 @@ def side_changes(
         if text not in index:
             new.append(text)
             if len(new) > MAX_CHANGES:
-                return None
+                return TOO_MANY
     # One set difference, in C, and always the full one: a count alone cannot tell "nothing
     # gone" from "one level gone and another listed twice".
     gone_texts = index.keys() - texts

@@ -51,9 +51,11 @@ from typing import Final, Literal
 import msgspec
 
 from pmtrader._book_wire import (
+    DIFF_BACKOFF,
     Change,
     SideChanges,
     SideIndex,
+    parse_levels,
     parse_side,
     resized,
     side_changes,
@@ -305,6 +307,7 @@ class Book:
         "_bid_occ",
         "_bid_sizes",
         "_wire",
+        "_wire_backoff",
         "ask",
         "ask_size",
         "asset_id",
@@ -334,6 +337,9 @@ class Book:
             tuple[bytes | msgspec.Raw, bytes | msgspec.Raw, bytes, bytes, SideIndex, SideIndex]
             | None
         ) = None
+        # Snapshots left to parse in full, without an index, since a diff gave up (0: the diff
+        # is on; see pmtrader._book_wire). Tests read it to see the switch happen.
+        self._wire_backoff = 0
         self.bid = _NO_BID
         self.bid_size = 0
         self.ask = _NO_ASK
@@ -440,7 +446,9 @@ class Book:
         The decoder's fast path (:class:`pmtrader.wire.RawBookEvent` keeps the sides raw: pass
         ``event.bids`` as it is, or as ``bytes``). When the book still equals the previous wire
         snapshot, only the levels that changed are parsed and applied (see
-        :mod:`pmtrader._book_wire`); otherwise every level is. Either way the result and the
+        :mod:`pmtrader._book_wire`); otherwise every level is. After a diff gives up (nearly
+        every level changed), the next ``DIFF_BACKOFF`` snapshots skip the diff and its index
+        and take the full parse, then the diff is tried again. Either way the result and the
         checks are exactly those of :meth:`apply_snapshot_columns`.
 
         Raises:
@@ -485,25 +493,47 @@ class Book:
                 return
             # Anything else: the levels new and gone on each side (None: no change).
             bid_changes = ask_changes = None
-            usable = True
+            usable, too_many = True, False
             if not same_bids:
-                bid_changes = side_changes(bid_index, old_bids, bid_bytes, bid_resize)
-                usable = bid_changes is not None
+                changes = side_changes(bid_index, old_bids, bid_bytes, bid_resize)
+                if isinstance(changes, str):
+                    usable, too_many = False, True
+                else:
+                    bid_changes = changes
+                    usable = changes is not None
             if usable and not same_asks:
-                ask_changes = side_changes(ask_index, old_asks, ask_bytes, ask_resize)
-                usable = ask_changes is not None
+                changes = side_changes(ask_index, old_asks, ask_bytes, ask_resize)
+                if isinstance(changes, str):
+                    usable, too_many = False, True
+                else:
+                    ask_changes = changes
+                    usable = changes is not None
             if usable and self._apply_changes(bid_index, bid_changes, ask_index, ask_changes):
                 self._wire = (bids, asks, bid_bytes, ask_bytes, bid_index, ask_index)
                 self.timestamp = timestamp
                 self.hash = hash
                 self.stale = False
                 return
+            # Nearly every level changed: parse in full without an index for the next few
+            # snapshots rather than pay for the diff, the index and the parse again.
+            backoff = DIFF_BACKOFF if too_many else 0
+        else:
+            backoff = self._wire_backoff - 1 if self._wire_backoff else 0
+        if backoff:
+            bid_prices, bid_sizes = parse_levels(bids)
+            ask_prices, ask_sizes = parse_levels(asks)
+            self.apply_snapshot_columns(
+                bid_prices, bid_sizes, ask_prices, ask_sizes, timestamp=timestamp, hash=hash
+            )
+            self._wire_backoff = backoff
+            return
         bid_bytes, ask_bytes = bytes(bids), bytes(asks)
         bid_prices, bid_sizes, new_bid_index = parse_side(bid_bytes)
         ask_prices, ask_sizes, new_ask_index = parse_side(ask_bytes)
         self.apply_snapshot_columns(
             bid_prices, bid_sizes, ask_prices, ask_sizes, timestamp=timestamp, hash=hash
         )
+        self._wire_backoff = 0
         if new_bid_index is not None and new_ask_index is not None:
             self._wire = (bids, asks, bid_bytes, ask_bytes, new_bid_index, new_ask_index)
 

@@ -17,6 +17,7 @@ import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pmtrader._book_wire import DIFF_BACKOFF, MAX_CHANGES, SideIndex
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
 from pmtrader.errors import BookIntegrityError, FeedDecodeError
 from pmtrader.wire import RawBookEvent, decode_market_raw
@@ -180,11 +181,9 @@ def _adversarial(data: st.DataObject, bids: list[Level], asks: list[Level]) -> t
     return _side(bids), _side(asks)
 
 
-@settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32))
-def test_changed_levels_read_alone_match_the_whole_frame_parsed(
-    data: st.DataObject, seed: int
-) -> None:
+def _replay(data: st.DataObject, seed: int, *, reprice_every: int = 0) -> None:
+    """An evolving feed checked frame by frame; with ``reprice_every``, about one frame in that
+    many also gives one side's every level a new size (a quoter repricing its whole ladder)."""
     bids, asks = _initial(random.Random(seed))
     book = Book("tok")
     for n in range(data.draw(st.integers(5, 30))):
@@ -193,11 +192,32 @@ def test_changed_levels_read_alone_match_the_whole_frame_parsed(
                 _mutate(data, bids, best_last_is_max=True)
             else:
                 _mutate(data, asks, best_last_is_max=False)
+        if reprice_every and data.draw(st.integers(1, reprice_every)) == 1:
+            for level in bids if data.draw(st.booleans()) else asks:
+                level[1] = data.draw(_size)
         if data.draw(st.integers(0, 4)) == 0:
             frame = _adversarial(data, bids, asks)
         else:
             frame = _side(bids), _side(asks)
         _check(book, *frame, n)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32))
+def test_changed_levels_read_alone_match_the_whole_frame_parsed(
+    data: st.DataObject, seed: int
+) -> None:
+    _replay(data, seed)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32))
+def test_whole_ladders_repriced_now_and_then_still_match_the_whole_frame_parsed(
+    data: st.DataObject, seed: int
+) -> None:
+    # Each repricing makes the diff give up and the book skip it for a while (the backoff):
+    # frames then land on every path, the diff, the plain parse and the parse that re-indexes.
+    _replay(data, seed, reprice_every=6)
 
 
 # -- the fast paths one by one, each against the whole-frame parse ------------------------------
@@ -301,3 +321,78 @@ def test_the_decoders_raw_sides_apply_as_they_are_and_mixed_with_bytes() -> None
         expected = _outcome(Book("tok"), bytes(event.bids), bytes(event.asks), n)
         assert _outcome(book, *sides, n) == expected
         assert _outcome(raw_only, event.bids, event.asks, n) == expected
+
+
+def _bid_index(book: Book) -> SideIndex | None:
+    """The bids' level index (``None`` while the book skips the diff): the diff updates it in
+    place, a full parse builds a new one."""
+    return None if book._wire is None else book._wire[4]
+
+
+def test_a_run_of_repriced_ladders_skips_the_diff_then_takes_it_again() -> None:
+    """After the diff gives up (every level new), the next ``DIFF_BACKOFF`` snapshots are parsed
+    whole without an index; the last of them re-indexes, and a calm feed is back on the diff.
+
+    ``Book._wire_backoff`` (snapshots left before the diff is tried again) and ``Book._wire``
+    (the index, ``None`` while skipping) are read here to see the switch happen: the results are
+    checked against the whole-frame parse either way.
+    """
+    rng = random.Random(20260428)
+    bids, asks = _initial(rng)
+    assert len(bids) > MAX_CHANGES  # repricing every bid is too much for the diff
+    book = Book("tok")
+    frames = iter(range(1, 1_000))
+
+    def step() -> tuple[int, SideIndex | None]:
+        _check(book, _side(bids), _side(asks), next(frames))
+        return book._wire_backoff, _bid_index(book)
+
+    assert step()[0] == 0  # the first snapshot is indexed
+    seen = []
+    for _ in range(2 * DIFF_BACKOFF + 3):
+        for level in bids:
+            level[1] = rng.randrange(1, 50_000_000_000)
+        backoff, index = step()
+        assert (index is None) == (backoff > 0)
+        seen.append(backoff)
+    cycle = [*range(DIFF_BACKOFF, 0, -1), 0]  # give up, skip, re-index on the last one
+    assert seen == (cycle * 3)[: len(seen)]
+
+    # A refused frame while skipping: the same error as the whole parse, nothing changed.
+    assert book._wire_backoff > 0
+    backoff = book._wire_backoff
+    _check(book, _side(_with(bids, 0, style=NEGATIVE)), _side(asks), next(frames))
+    assert book._wire_backoff == backoff
+
+    # The feed calms down: a trade or two a frame. Within DIFF_BACKOFF frames the book
+    # re-indexes, and from then on each frame takes the diff (the index is updated in place).
+    calm = 0
+    while step()[0]:
+        calm += 1
+        bids[-1][1] += 10_000
+    assert calm < DIFF_BACKOFF
+    for n in range(6):
+        _, before = step()
+        if n % 2:
+            bids[-1][1] += 10_000  # the best bid resized
+        else:
+            asks[n // 2][1] += 1  # an ask away from the top resized
+        backoff, after = step()
+        assert backoff == 0
+        assert after is not None
+        assert after is before
+
+
+def test_a_frame_the_diff_cannot_read_does_not_stop_the_diff() -> None:
+    """Only "too many levels changed" backs off: an odd spelling or a refused frame is one
+    frame's full parse, and the next calm frame takes the diff again."""
+    book = Book("tok")
+    book.apply_snapshot_wire(_side(BIDS), _side(ASKS), timestamp=1)
+    _check(book, _side(BIDS, ", "), _side(ASKS, ", "), 2)  # not compact: no index
+    _check(book, _side(BIDS), _side(ASKS), 3)
+    _check(book, _side([*BIDS, list(BIDS[-1])]), _side(ASKS), 4)  # refused: a level twice
+    assert book._wire_backoff == 0
+    index = _bid_index(book)
+    assert index is not None
+    _check(book, _side(_with(BIDS, 1, size=8)), _side(ASKS), 5)
+    assert _bid_index(book) is index
