@@ -32,16 +32,17 @@ Why it stays exact:
   is read straight from its bytes, which is what decoding that JSON gives; any other spelling
   goes through msgspec and the same unit parsers as the full parse.
 
-Anything unusual (not compact, a piece that does not parse, a repeated level, too many new
-levels) returns ``None`` and the caller takes the full parse, which is the reference and says
-what is wrong.
+Anything unusual (not compact, a piece that does not parse, a repeated level) returns ``None``
+and too many new levels :data:`TOO_MANY`; the caller then takes the full parse, which is the
+reference and says what is wrong.
 
 When nearly every level changes every frame (a quoter repricing its whole ladder), trying the
-diff and building the index are wasted work on top of the full parse. So after a diff gives
-up, the book parses its next :data:`DIFF_BACKOFF` snapshots with :func:`parse_levels` (no
-index, no diff), builds the index on the last of them and tries the diff again on the one
-after: the worst case then costs about the full parse, and a feed that calms down is back on
-the diff within :data:`DIFF_BACKOFF` + 1 frames.
+diff and building the index are wasted work on top of the full parse. So after a diff answers
+:data:`TOO_MANY` (and only then: any other give-up costs one frame), the book parses its next
+:data:`DIFF_BACKOFF` snapshots with :func:`parse_levels` (no index, no diff), builds the index
+on the last of them and tries the diff again on the one after: the worst case then costs about
+the full parse, and a feed that calms down is back on the diff within :data:`DIFF_BACKOFF` + 1
+frames.
 """
 
 from __future__ import annotations
