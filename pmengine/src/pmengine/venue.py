@@ -106,6 +106,7 @@ class Venue:
         log.debug(
             "reconcile.open_orders", venue=len(venue_open), journal=len(core.orders.working())
         )
+        ended: list[str] = []
         for order in core.orders.working():
             seen = venue_open.get(order.order_hash) or await gw.get_order(order.order_hash)
             if seen is None:
@@ -118,8 +119,14 @@ class Venue:
                 continue
             if order.state in ("SIGNED", SUBMITTED, UNKNOWN):
                 core.mark_live(order.order_hash, now)
-            if seen.status.upper() in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED"):
+            status = seen.status.upper()
+            if status in ("CANCELED", "CANCELLED", "CANCELED_MARKET_RESOLVED"):
                 core.mark_done(order.order_hash, CANCELLED, now, "venue cancelled")
+            elif status not in ("LIVE", "DELAYED") and order.order_hash not in venue_open:
+                # MATCHED (a FAK filled in part, the rest killed, if a kill -9 came before its
+                # answer was booked) or UNMATCHED: nothing rests. Its fills are caught up below,
+                # then whatever is still unfilled is closed.
+                ended.append(order.order_hash)
             e.journal.record_order(order)
         unknown = [h for h in venue_open if core.orders.get(h) is None]
         if unknown:
@@ -142,6 +149,11 @@ class Venue:
                     "which the journal never signed"
                 )
             self.book_fill(fill, notify=False)
+        for order_hash in ended:
+            rest = core.orders.get(order_hash)
+            if rest is not None and rest.is_working:  # its fills did not complete it
+                core.mark_done(order_hash, CANCELLED, now, "venue: nothing rests")
+                e.journal.record_order(rest)
         tokens = sorted(t for t, p in core.portfolio.positions.items() if p.qty)
         tokens = sorted(set(tokens) | set(e.markets_by_token))
         venue_qty = await gw.token_balances(tokens)
