@@ -293,18 +293,20 @@ class ProxyProc:
 
 
 @pytest.fixture
-def funded(sim_factory: Callable[..., SimServer], tmp_path: Path) -> tuple[SimServer, str]:
+def funded(sim_factory: Callable[..., SimServer], tmp_path: Path) -> tuple[SimServer, Secret]:
+    """The exchange and a funded wallet's key (masked, so that no failure report prints it)."""
     sim = sim_factory(seed=11, flow=True)
     wallet = new_wallet()
     sim.fund(wallet.address, "1000")
-    return sim, "0x" + wallet.key.hex().removeprefix("0x")
+    return sim, Secret("0x" + wallet.key.hex().removeprefix("0x"))
 
 
 @pytest.mark.slow
 def test_live_engine_trades_requotes_gets_fills_and_the_kill_switch_halts_it_within_1s(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     client = _client(sim, key)
     start_balance = _balance(client)
     engine = EngineProc(sim, tmp_path, key, ["sure_bets", "rewards_maker"])
@@ -663,7 +665,7 @@ def _check_one_order_per_intent(
 
 @pytest.mark.slow
 def test_sigkill_at_seeded_random_points_then_restart_agrees_with_the_exchange_exactly(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
     """Hundreds of fills, kill -9 at seeded random moments (some before reconciliation ends).
 
@@ -673,7 +675,8 @@ def test_sigkill_at_seeded_random_points_then_restart_agrees_with_the_exchange_e
     with the exchange's, to the base unit. Nothing may be signed or reach the exchange before a
     run has reconciled, and no intent may ever have two live orders.
     """
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     rng = random.Random(20261129)
     address = Account.from_key(key).address
     engine = EngineProc(sim, tmp_path, key, [CHURN, "rewards_maker"], env=_churn_env())
@@ -705,14 +708,29 @@ def test_sigkill_at_seeded_random_points_then_restart_agrees_with_the_exchange_e
         runs.append(Run(_now_ms()))
         engine.start()
         with _client(sim, key) as client:
+            seen: list[tuple[set[str], set[str]]] = []
 
             def agree() -> bool:
                 working = _working(tmp_path)
                 venue_open = {o.id for o in client.orders.get_open_orders()}
+                seen.append((working, venue_open))
                 return working == venue_open == _working(tmp_path) and bool(working)
 
             _wait(lambda: _reconciled_ms(engine.log_path.read_text()) is not None, 30, "reconcile")
-            _wait(agree, 30, "the engine's open orders to equal the exchange's")
+            try:
+                _wait(agree, 30, "the engine's open orders to equal the exchange's")
+            except AssertionError:
+                working, venue_open = seen[-1]
+                states = {
+                    h: o["state"]
+                    for h, o in ((str(o["order_hash"]), o) for o in _orders(tmp_path))
+                    if h in working ^ venue_open
+                }
+                raise AssertionError(
+                    f"journal only: {sorted(working - venue_open)}, exchange only: "
+                    f"{sorted(venue_open - working)}, their journal states: {states}; "
+                    f"engine log tail: {engine.lines()[-15:]}"
+                ) from None
             venue_open = {o.id for o in client.orders.get_open_orders()}
             orders = {str(o["order_hash"]): o for o in _orders(tmp_path)}
             journal_working = {h for h, o in orders.items() if o["state"] not in TERMINAL}
@@ -794,7 +812,7 @@ def test_sigkill_at_seeded_random_points_then_restart_agrees_with_the_exchange_e
 
 @pytest.mark.slow
 def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_orders(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
     """The exchange executes every order but drops the answer to a seeded 30% of order posts.
 
@@ -802,7 +820,8 @@ def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_
     re-sending the same signed bytes): never signed again, never two orders for one intent, and
     once the engine is quiet its open orders are exactly the exchange's.
     """
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     engine = EngineProc(
         sim,
         tmp_path,
@@ -870,7 +889,7 @@ def test_the_exchange_drops_30_percent_of_submit_answers_and_no_intent_gets_two_
 
 @pytest.mark.slow
 def test_canary_secrets_never_appear_in_any_log_line_at_debug_while_trading(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
     """The key, the API secret and the passphrase: in no line the engine writes at DEBUG.
 
@@ -878,7 +897,8 @@ def test_canary_secrets_never_appear_in_any_log_line_at_debug_while_trading(
     (which carries the API secret and passphrase) and a graceful stop. Nor in its journal. (The
     engine's stderr is the log: anything any library printed there is checked too.)
     """
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     with _client(sim, key) as client:
         creds = client.account.create_or_derive_api_key(use=False)
     canaries = {
@@ -946,9 +966,10 @@ def test_canary_secrets_never_appear_in_any_log_line_at_debug_while_trading(
 
 @pytest.mark.slow
 def test_live_engine_through_pmproxy_places_orders_there_and_reconciles_its_fills(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     proxy = ProxyProc(sim, tmp_path / "pmproxy.log")
     (tmp_path / "state").mkdir()
     client = _client(sim, key)
@@ -1026,9 +1047,10 @@ def _heartbeats_sent(metrics_url: str) -> int:
 
 @pytest.mark.slow
 def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     port = free_port()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     engine = EngineProc(sim, tmp_path, key, ["rewards_maker"], args=["--metrics-port", str(port)])
@@ -1066,13 +1088,14 @@ def test_a_frozen_engine_stops_heartbeating_and_the_exchange_cancels_its_quotes(
 
 @pytest.mark.slow
 def test_a_restart_inside_the_heartbeat_window_keeps_its_quotes_alive_at_the_exchange(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
     """After kill -9 and a quick restart the exchange still holds the killed process's heartbeat
     chain for up to 10 s and refuses a fresh one (``Invalid Heartbeat ID``, carrying the id it
     expects). A healthy restarted engine must continue that chain, or the exchange cancels every
     order it has just reconciled as working when the old chain lapses."""
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     port = free_port()
     metrics_url = f"http://127.0.0.1:{port}/metrics"
     engine = EngineProc(sim, tmp_path, key, ["rewards_maker"], args=["--metrics-port", str(port)])
@@ -1111,9 +1134,10 @@ def test_a_restart_inside_the_heartbeat_window_keeps_its_quotes_alive_at_the_exc
 
 @pytest.mark.slow
 def test_a_stale_feed_stops_heartbeats_and_the_exchange_cancels_the_quotes(
-    funded: tuple[SimServer, str], tmp_path: Path
+    funded: tuple[SimServer, Secret], tmp_path: Path
 ) -> None:
-    sim, key = funded
+    sim, secret = funded
+    key = secret.reveal()
     # The market feed comes through a pmproxy (REST goes straight to the exchange), so killing
     # the proxy, with the REST book fallback failing too, leaves the engine running but stale.
     proxy = ProxyProc(sim, tmp_path / "pmproxy.log")
