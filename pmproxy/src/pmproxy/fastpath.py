@@ -44,7 +44,7 @@ from pmproxy.upstream import map_error
 
 if TYPE_CHECKING:
     from pmproxy.forward import Forwarder
-    from pmproxy.h1 import _Connection
+    from pmproxy.h1conn import Connection
 
 # The largest request body the fast path takes; larger ones stream through the ASGI path.
 MAX_BODY: Final = 64 * 1024
@@ -291,7 +291,7 @@ class Exchange:
         self._whole = whole
         self._pool: H1Pool = fast.forwarder.pool.h1(route.name)
         self._attempt = 0
-        self._conn: _Connection | None = None
+        self._conn: Connection | None = None
         self._response: Response | None = None
         self._parts: list[bytes] = []
         self._streaming = False
@@ -314,7 +314,7 @@ class Exchange:
             return
         self._send(conn)
 
-    def _send(self, conn: _Connection) -> None:
+    def _send(self, conn: Connection) -> None:
         self._conn = conn
         conn.notify = self._progress
         self._sent_at = time.perf_counter()

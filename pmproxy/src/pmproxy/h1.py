@@ -25,229 +25,10 @@ import asyncio
 import collections
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Final, cast
+from collections.abc import AsyncIterator
 
-import httptools
-
+from pmproxy.h1conn import HIGH_WATER, Connection, Headers
 from pmproxy.settings import Upstream
-
-Headers = list[tuple[bytes, bytes]]
-
-# Above this much unread body, stop reading from the upstream until the client catches up.
-_HIGH_WATER: Final = 1 << 20
-
-
-class UpstreamProtocolError(ConnectionError):
-    """The upstream's answer is not valid HTTP/1.1."""
-
-
-class _Connection(asyncio.Protocol):
-    """One upstream connection and the state of the exchange on it."""
-
-    __slots__ = (
-        "_buffered",
-        "_chunks",
-        "_headers",
-        "_interim",
-        "_loop",
-        "_paused",
-        "_waiter",
-        "busy",
-        "closed",
-        "complete",
-        "error",
-        "head_done",
-        "idle_since",
-        "keep_alive",
-        "lost",
-        "notify",
-        "parser",
-        "pool",
-        "status",
-        "transport",
-    )
-
-    def __init__(self, pool: H1Pool) -> None:
-        self.pool = pool
-        self._loop = pool.loop
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.closed = False
-        self.busy = False
-        self.idle_since = 0.0
-        self.lost: asyncio.Future[None] = pool.loop.create_future()
-        self._reset()
-
-    def _reset(self) -> None:
-        self.status = 0
-        self._headers: Headers = []
-        self._chunks: list[bytes] = []
-        self._buffered = 0
-        self._paused = False
-        self.head_done = False
-        self.complete = False
-        self.keep_alive = True
-        self._interim = False
-        self.error: BaseException | None = None  # why the exchange failed, if it did
-        self._waiter: asyncio.Future[None] | None = None
-        # The server's fast path follows an exchange by callback instead of a waiter: called
-        # once after each batch of bytes is parsed and when the connection fails or closes.
-        self.notify: Callable[[], None] | None = None
-
-    # --- asyncio.Protocol ---
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports implement asyncio.Transport without subclassing it.
-        self.transport = cast("asyncio.Transport", transport)
-
-    def data_received(self, data: bytes) -> None:
-        if not self.busy:
-            # Bytes on an idle connection answer no request: the stream is out of step (a
-            # desync or a misbehaving upstream); never let them answer the next request.
-            self.close()
-            return
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self.keep_alive = False
-            if not self.complete:
-                self._fail(UpstreamProtocolError(f"invalid HTTP from upstream: {exc}"))
-            self.close()
-        notify = self.notify
-        if notify is not None:
-            notify()
-
-    def eof_received(self) -> bool | None:
-        return None  # close the transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        if not self.lost.done():
-            self.lost.set_result(None)
-        self.pool.forget(self)
-        if self.head_done and not self.complete and not self._has_length():
-            # A body delimited by the end of the connection ends here.
-            self.complete = True
-            self._wake()
-        elif not self.complete:
-            self._fail(ConnectionResetError("the upstream closed the connection"))
-        notify = self.notify
-        if notify is not None:
-            self.notify = None
-            notify()
-
-    def pause_writing(self) -> None:  # the request is written whole; nothing to throttle
-        return
-
-    def resume_writing(self) -> None:
-        return
-
-    # --- httptools callbacks ---
-
-    def on_message_begin(self) -> None:
-        if self.head_done:
-            # A second answer to one request: the stream is out of step. Raising stops the
-            # parser; the connection is closed and never reused.
-            raise UpstreamProtocolError("the upstream sent more than one answer")
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-
-    def on_headers_complete(self) -> None:
-        status = self.parser.get_status_code()
-        if 100 <= status < 200:
-            # An interim answer (e.g. an unasked-for 100 Continue): the real one follows.
-            self._interim = True
-            self._headers = []
-            return
-        self.status = status
-        self.keep_alive = self.parser.should_keep_alive()
-        self.head_done = True
-        if self._waiter is not None:
-            self._wake()
-
-    def on_body(self, body: bytes) -> None:
-        self._chunks.append(body)
-        self._buffered += len(body)
-        if self._buffered > _HIGH_WATER and not self._paused and self.transport is not None:
-            self._paused = True
-            self.transport.pause_reading()
-        if self._waiter is not None:
-            self._wake()
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            return
-        self.complete = True
-        if self._waiter is not None:
-            self._wake()
-
-    # --- exchange ---
-
-    def _has_length(self) -> bool:
-        for name, _ in self._headers:
-            if name in (b"content-length", b"transfer-encoding"):
-                return True
-        return self.status in (204, 304) or 100 <= self.status < 200
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self.error is None:
-            self.error = exc
-        waiter = self._waiter
-        if waiter is not None:
-            self._waiter = None
-            if not waiter.done():
-                waiter.set_exception(exc)
-
-    async def _wait(self, seconds: float) -> None:
-        if self.error is not None:
-            raise self.error
-        waiter = self._loop.create_future()
-        self._waiter = waiter
-        timer = self._loop.call_later(seconds, self._timed_out, waiter)
-        try:
-            await waiter
-        finally:
-            timer.cancel()
-
-    def _timed_out(self, waiter: asyncio.Future[None]) -> None:
-        if not waiter.done():
-            self._waiter = None
-            waiter.set_exception(TimeoutError("the upstream did not answer in time"))
-            self.keep_alive = False
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def finish(self) -> bytes:
-        """The body of a complete answer; the connection goes back to its pool (or closes).
-
-        The fast path's shortcut for the usual answer, whole once its head is parsed, instead
-        of a :class:`Response`; read :attr:`status` and the headers (``headers()``) first.
-        """
-        chunks = self._chunks
-        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if self.keep_alive and not self.closed:
-            self.pool.put(self)
-        else:
-            self.close()
-            self.pool.forget(self)
-        return body
-
-    def headers(self) -> Headers:
-        """The answer's headers (lower-case names) as parsed so far."""
-        return self._headers
 
 
 class Response:
@@ -258,7 +39,7 @@ class Response:
 
     __slots__ = ("_conn", "_read_timeout", "_released", "head_only", "headers", "status")
 
-    def __init__(self, conn: _Connection, read_timeout: float, *, head_only: bool) -> None:
+    def __init__(self, conn: Connection, read_timeout: float, *, head_only: bool) -> None:
         self._conn = conn
         self._read_timeout = read_timeout
         self._released = False
@@ -286,7 +67,7 @@ class Response:
     def resume(self) -> None:
         """Read from the upstream again (unless its own buffer is over the high water mark)."""
         conn = self._conn
-        if conn._paused and conn._buffered <= _HIGH_WATER and conn.transport is not None:
+        if conn._paused and conn._buffered <= HIGH_WATER and conn.transport is not None:
             conn._paused = False
             if not conn.closed:
                 conn.transport.resume_reading()
@@ -384,13 +165,13 @@ class H1Pool:
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._keepalive = keepalive
-        self._idle: list[_Connection] = []
-        self._open: set[_Connection] = set()
+        self._idle: list[Connection] = []
+        self._open: set[Connection] = set()
         self._connecting = 0
-        self._waiters: collections.deque[asyncio.Future[_Connection | None]] = collections.deque()
+        self._waiters: collections.deque[asyncio.Future[Connection | None]] = collections.deque()
         self._closing = False
 
-    def put(self, conn: _Connection) -> None:
+    def put(self, conn: Connection) -> None:
         """Return a finished, reusable connection (to a waiting request first)."""
         conn._reset()
         conn.busy = False
@@ -402,7 +183,7 @@ class H1Pool:
         conn.idle_since = time.monotonic()
         self._idle.append(conn)
 
-    def forget(self, conn: _Connection) -> None:
+    def forget(self, conn: Connection) -> None:
         """Drop a connection that closed (and let a waiting request open a new one)."""
         if conn in self._open:
             self._open.discard(conn)
@@ -410,7 +191,7 @@ class H1Pool:
         if conn in self._idle:
             self._idle.remove(conn)
 
-    def take_idle(self) -> _Connection | None:
+    def take_idle(self) -> Connection | None:
         """A pooled connection ready for a request now, or ``None`` (no waiting, no connecting)."""
         idle = self._idle
         if not idle:
@@ -430,7 +211,7 @@ class H1Pool:
             self.forget(conn)
         return None
 
-    async def acquire(self) -> tuple[_Connection, bool]:
+    async def acquire(self) -> tuple[Connection, bool]:
         """A connection to send one request on, and whether it was a reused one.
 
         Waits for a free slot (within the connect timeout) when the pool is at its limit.
@@ -444,12 +225,12 @@ class H1Pool:
             conn.close()
             self.forget(conn)
 
-    async def _acquire(self) -> tuple[_Connection, bool]:
+    async def _acquire(self) -> tuple[Connection, bool]:
         conn = self.take_idle()
         if conn is not None:
             return conn, True
         if len(self._open) + self._connecting >= self._limit:
-            waiter: asyncio.Future[_Connection | None] = self.loop.create_future()
+            waiter: asyncio.Future[Connection | None] = self.loop.create_future()
             self._waiters.append(waiter)
             try:
                 async with asyncio.timeout(self._connect_timeout):
@@ -461,12 +242,12 @@ class H1Pool:
                 return got, True
         return await self._connect(), False
 
-    async def _connect(self) -> _Connection:
+    async def _connect(self) -> Connection:
         self._connecting += 1
         try:
             async with asyncio.timeout(self._connect_timeout):
                 _, conn = await self.loop.create_connection(
-                    lambda: _Connection(self),
+                    lambda: Connection(self),
                     self._host,
                     self._port,
                     ssl=self._ssl,
@@ -519,7 +300,7 @@ class H1Pool:
         return Response(conn, self._read_timeout, head_only=method == b"HEAD"), reused
 
     def send(
-        self, conn: _Connection, method: bytes, target: bytes, headers: Headers, body: bytes
+        self, conn: Connection, method: bytes, target: bytes, headers: Headers, body: bytes
     ) -> None:
         """Write one request (head and body, one buffer) on a connection from :meth:`acquire`.
 
