@@ -251,3 +251,26 @@ def test_doctor_shows_a_missing_ctf_approval_and_how_to_grant_it(cli: Cli) -> No
     assert failed["status"] == "fail"
     assert f"setApprovalForAll({adapter}, true)" in failed["fix"]
     assert checks["ctf_approval:exchange_v2"]["status"] == "ok"
+
+
+def test_fit_balance_shrinks_a_buy_to_what_the_wallet_can_pay_with_fees(
+    cli: Cli, quiet_sim: SimServer, tmp_path: Any, take_market: Callable[..., dict[str, Any]]
+) -> None:
+    market = take_market(tick="0.001")  # the cent-tick markets are all taken by now
+    slug = market["market_slug"]
+    maker = Cli(quiet_sim, tmp_path / "maker")
+    maker("buy", slug, "-o", "no", "--price", "0.6", "--size", "20", "-y")  # YES ask at 0.4
+    balance = Decimal(cli.json("balance")["balance"])
+    # Spending the whole balance leaves nothing for the taker fee: refused, nothing sent.
+    whole = ("buy", slug, "-o", "yes", "--amount", str(balance), "--type", "FAK", "-y")
+    assert "Not enough pUSD" in cli(*whole, code=1).stderr
+    assert cli.json("trades") == []
+    out = cli.json(*whole, "--fit-balance")
+    assert out["sent"] is True
+    assert out["preview"]["shares"] == "20"  # all the book offers; the rest of the FAK dies
+    assert Decimal(cli.json("balance")["balance"]) == balance - Decimal(8) - Decimal(
+        out["preview"]["fee"]
+    )
+    # A SELL spends shares, not pUSD: the flag is refused before anything is signed.
+    err = cli("sell", slug, "-o", "yes", "--amount", "5", "--fit-balance", "-y", code=1).stderr
+    assert "--fit-balance applies to BUY orders only" in err

@@ -90,6 +90,7 @@ class OrderRequest:
         order_type: TimeInForce | None,
         expires_s: int | None,
         post_only: bool,
+        fit_balance: bool = False,
     ) -> None:
         if amount is not None and size is not None:
             fail("Give either --price and --size (limit order) or --amount (market order).")
@@ -112,23 +113,38 @@ class OrderRequest:
             fail("--expires applies to GTD orders only.")
         if post_only and self.order_type not in (TimeInForce.GTC, TimeInForce.GTD):
             fail("--post-only applies to GTC and GTD orders only.")
+        if fit_balance and side is not Side.BUY:
+            fail("--fit-balance applies to BUY orders only (a SELL spends shares, not pUSD).")
         self.expires_s = expires_s
         self.post_only = post_only
+        self.fit_balance = fit_balance
 
 
 def _sign(client: Client, token: str, req: OrderRequest) -> SignedOrder:
+    balance = None
+    if req.fit_balance:
+        funds = client.account.get_balance_allowance(AssetType.COLLATERAL)
+        balance = Decimal(funds.balance) / _SCALE
     if req.market_order:
         assert req.amount is not None
-        return client.orders.create_market_order(
-            token, req.side, amount=req.amount, price=req.price, order_type=req.order_type.value
+        order = client.orders.create_market_order(
+            token,
+            req.side,
+            amount=req.amount,
+            price=req.price,
+            order_type=req.order_type.value,
+            balance=balance,
         )
+        if balance is not None:  # preview and confirm the amount the balance left room for
+            req.amount = Decimal(order.amounts.pusd) / _SCALE
+        return order
     assert req.price is not None
     assert req.size is not None
     expiration = None
     if req.expires_s is not None:
         # The venue refuses a GTD expiring within a minute; its threshold counts from receipt.
         expiration = int(time.time()) + 60 + req.expires_s
-    return client.orders.create_order(
+    order = client.orders.create_order(
         token,
         req.side,
         price=req.price,
@@ -136,7 +152,11 @@ def _sign(client: Client, token: str, req: OrderRequest) -> SignedOrder:
         order_type=req.order_type.value,
         expiration=expiration,
         post_only=req.post_only,
+        balance=balance,
     )
+    if balance is not None:  # preview and confirm the size the balance left room for
+        req.size = Decimal(order.amounts.shares) / _SCALE
+    return order
 
 
 def _preview(client: Client, token: str, req: OrderRequest) -> OrderPreview:
@@ -350,6 +370,13 @@ def _order_cmd(side: Side) -> Any:
         post_only: Annotated[
             bool, typer.Option("--post-only", help="Never take liquidity (GTC/GTD).")
         ] = False,
+        fit_balance: Annotated[
+            bool,
+            typer.Option(
+                "--fit-balance",
+                help="BUY: shrink the order so that it and its fees fit in your pUSD balance.",
+            ),
+        ] = False,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Send without asking.")] = False,
         dry_run: Annotated[
             bool, typer.Option("--dry-run", help="Sign and show the payload; send nothing.")
@@ -365,6 +392,7 @@ def _order_cmd(side: Side) -> Any:
             order_type=order_type,
             expires_s=None if expires is None else parse_duration(expires),
             post_only=post_only,
+            fit_balance=fit_balance,
         )
         with make_client(need_key=True, need_creds=not dry_run) as client:
             market = resolve_market(client, ref)
