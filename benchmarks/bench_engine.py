@@ -31,8 +31,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
+
+from pmtrader.testing import build_compiled
 
 SEED = 20260428
 EVENTS = 300_000
@@ -165,26 +166,6 @@ def worker(n: int) -> dict[str, object]:
     }
 
 
-def build_compiled(dest: Path) -> Path:
-    """Build the mypyc wheel from the sdist (never in place) and unpack it."""
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(
-        ["uv", "build", str(ROOT / "pmengine"), "--sdist", "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-    )
-    sdist = next(dest.glob("pmengine-*.tar.gz"))
-    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
-    subprocess.run(
-        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"], check=True, env=env
-    )
-    wheel = next(dest.glob("pmengine-*.whl"))
-    site = dest / "site"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
-    return site
-
-
 def run_worker(n: int, pythonpath: Path | None) -> dict[str, object]:
     env = dict(os.environ)
     if pythonpath is not None:
@@ -211,7 +192,7 @@ def main() -> int:
         print(json.dumps(worker(args.events)))
         return 0
     with tempfile.TemporaryDirectory(prefix="pmengine-bench-") as tmp:
-        site = build_compiled(Path(tmp))
+        site = build_compiled(ROOT / "pmengine", Path(tmp))
         runs: dict[str, list[dict[str, object]]] = {"i": [], "c": []}
         for _ in range(args.rounds):
             runs["i"].append(run_worker(args.events, None))

@@ -56,13 +56,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 from pmtrader._build import build_kind as pmtrader_build_kind
 from pmtrader.book import AMOUNT_SCALE, PRICE_SCALE, Book, format_price, format_size
+from pmtrader.testing import build_compiled
 from pmtrader.wire import BookEvent, RawBookEvent, decode_market, decode_market_raw, level_columns
 from pydantic import BaseModel
 
@@ -388,26 +388,6 @@ def races() -> bool:
     return race("every size new (memo worst case)", make_frames(SEED, fresh_sizes=True)) and ok
 
 
-def build_compiled(dest: Path) -> Path:
-    """Build pmtrader's mypyc wheel from its sdist (never in place) and unpack it."""
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(
-        ["uv", "build", str(ROOT / "pmtrader"), "--sdist", "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-    )
-    sdist = next(dest.glob("pmtrader-*.tar.gz"))
-    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
-    subprocess.run(
-        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"], check=True, env=env
-    )
-    wheel = next(dest.glob("pmtrader-*.whl"))
-    site = dest / "site"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
-    return site
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -420,7 +400,7 @@ def main() -> int:
         return 0 if ok else 1
     with tempfile.TemporaryDirectory(prefix="pmtrader-bench-") as tmp:
         try:
-            site = build_compiled(Path(tmp))
+            site = build_compiled(ROOT / "pmtrader", Path(tmp))
         except (OSError, subprocess.CalledProcessError) as exc:
             print(
                 f"\ncould not build pmtrader's mypyc wheel ({exc}); the build needs uv and the "

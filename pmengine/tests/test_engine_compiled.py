@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import zipfile
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
 from pmengine._build import COMPILED_MODULES
+from pmtrader.testing import build_compiled
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -29,27 +29,7 @@ FOCUSED = (
 
 @pytest.fixture(scope="module")
 def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("wheel")
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    subprocess.run(
-        ["uv", "build", str(ROOT / "pmengine"), "--sdist", "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-        timeout=300,
-    )
-    sdist = next(dest.glob("pmengine-*.tar.gz"))
-    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
-    subprocess.run(
-        ["uv", "build", str(sdist), "--wheel", "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-        timeout=300,
-    )
-    (wheel,) = dest.glob("pmengine-*-cp311-*.whl")
-    site = dest / "site"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
-    return site
+    return build_compiled(ROOT / "pmengine", tmp_path_factory.mktemp("wheel"))
 
 
 def _env(site: Path) -> dict[str, str]:

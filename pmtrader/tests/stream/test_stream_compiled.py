@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import zipfile
 from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 
 import pytest
 from pmtrader._build import COMPILED_MODULES, build_kind
+from pmtrader.testing import build_compiled
 
 from pmtrader import __version__
 
@@ -47,30 +47,7 @@ WHERE = (
 
 @pytest.fixture(scope="module")
 def compiled_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    dest = tmp_path_factory.mktemp("wheel")
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    env.pop("HATCH_BUILD_HOOK_ENABLE_MYPYC", None)
-    subprocess.run(
-        ["uv", "build", str(ROOT / "pmtrader"), "--sdist", "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-        timeout=300,
-    )
-    sdist = next(dest.glob("pmtrader-*.tar.gz"))
-    env["HATCH_BUILD_HOOK_ENABLE_MYPYC"] = "1"
-    subprocess.run(
-        # The interpreter running the tests, so the extensions load in it (CI runs 3.11, 3.12).
-        ["uv", "build", str(sdist), "--wheel", "--python", sys.executable, "-o", str(dest), "-q"],
-        check=True,
-        env=env,
-        timeout=300,
-    )
-    tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
-    (wheel,) = dest.glob(f"pmtrader-*-{tag}-{tag}-*.whl")
-    site = dest / "site"
-    with zipfile.ZipFile(wheel) as zf:
-        zf.extractall(site)
-    return site
+    return build_compiled(ROOT / "pmtrader", tmp_path_factory.mktemp("wheel"))
 
 
 def _env(site: Path) -> dict[str, str]:
