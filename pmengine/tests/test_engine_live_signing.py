@@ -27,37 +27,28 @@ from pmengine.errors import ConfigError, GatewayError
 from pmengine.journal import Journal
 from pmengine.live import LiveGateway
 from pmengine.order import OrderRequest
-from pmengine.testing import CountingTransport, EngineRun, new_key, seeded_market, until
+from pmengine.testing import (
+    BID_SIZE,
+    BIDDER,
+    CountingTransport,
+    EngineRun,
+    new_key,
+    seeded_market,
+    until,
+)
 from pmengine.units import BUY
 from pmtrader.signing import BYTES32_ZERO
 from pmtrader.sim.auth import order_digest
 from pmtrader.sim.routes_orders import parse_order
 from pmtrader.testing import SimServer
 
-from pmstrat import Buy, Context, MarketInfo, strategy
+from pmstrat import MarketInfo
 from pmtrader import AsyncClient, Client, Secret, Settings
 
 U = 1_000_000
-SIZE = 5 * U
+SIZE = BID_SIZE  # what the test bidder rests
 CODE = "0x" + "b1" * 31 + "7e"
 PMENGINE = [sys.executable, "-c", "from pmengine.cli import main; main()"]
-
-
-@strategy(name="engine_signing_bidder")
-def bid_once(ctx: Context) -> list[Buy]:
-    """Rest one post-only bid a tick above the best bid of the YES token."""
-    out = []
-    for token in ctx.changed:
-        market = ctx.market(token)
-        book = ctx.book(token)
-        if token != market.yes or book is None or book.best_bid is None or book.best_ask is None:
-            continue
-        if ctx.open_orders(token) or ctx.position(token).size:
-            continue
-        price = book.best_bid + market.tick
-        if price < book.best_ask:
-            out.append(Buy(token, price, SIZE, post_only=True))
-    return out
 
 
 class LiveRun(EngineRun):
@@ -79,7 +70,7 @@ class LiveRun(EngineRun):
         # The same settings, through a transport that counts what the engine asks.
         self.transport = CountingTransport()
         gateway.client = AsyncClient(gateway.client.settings, transport=self.transport)
-        super().__init__(sim, tmp, market, gateway=gateway, strategy="engine_signing_bidder")
+        super().__init__(sim, tmp, market, gateway=gateway, strategy=BIDDER)
 
 
 def test_the_builder_code_is_read_as_pmtrader_reads_it() -> None:

@@ -18,6 +18,8 @@ from pmengine.journal import Journal
 from pmengine.live import LiveGateway
 from pmengine.order import FILLED
 from pmengine.testing import (
+    BID_SIZE,
+    BIDDER,
     CountingTransport,
     EngineRun,
     new_key,
@@ -27,29 +29,12 @@ from pmengine.testing import (
 )
 from pmtrader.testing import SimServer
 
-from pmstrat import Buy, Context, MarketInfo, strategy
+from pmstrat import MarketInfo
 from pmtrader import AsyncClient, Client, Secret, Settings
 
 U = 1_000_000
-SIZE = 5 * U
+SIZE = BID_SIZE  # what the test bidder rests
 TRADES = "/data/trades"
-
-
-@strategy(name="engine_streams_bidder")
-def improve_bid(ctx: Context) -> list[Buy]:
-    """Rest one post-only bid a tick above the best bid of the YES token, once."""
-    out = []
-    for token in ctx.changed:
-        market = ctx.market(token)
-        book = ctx.book(token)
-        if token != market.yes or book is None or book.best_bid is None or book.best_ask is None:
-            continue
-        if ctx.open_orders(token) or ctx.position(token).size:
-            continue
-        price = book.best_bid + market.tick
-        if price < book.best_ask:
-            out.append(Buy(token, price, SIZE, post_only=True))
-    return out
 
 
 class LiveRun(EngineRun):
@@ -74,9 +59,7 @@ class LiveRun(EngineRun):
             )
         )
         fills = FillFeed(gateway, sim.ws_url, poll_ms=poll_ms, silence_s=silence_s, ping_s=ping_s)
-        super().__init__(
-            sim, tmp, market, gateway=gateway, strategy="engine_streams_bidder", fills=fills
-        )
+        super().__init__(sim, tmp, market, gateway=gateway, strategy=BIDDER, fills=fills)
 
     def journal_fills(self, order_hash: str) -> list[tuple[str, int, int, int]]:
         fills = self.journal.load_fills()

@@ -31,10 +31,12 @@ from pmengine.journal import Journal
 from pmengine.live import LiveGateway
 from pmengine.metrics import EngineMetrics
 from pmengine.strategy import StrategyRunner, load_strategy
-from pmstrat import MarketInfo
+from pmstrat import Buy, Context, MarketInfo, strategy
 from pmtrader import Client, Secret, Settings
 
 __all__ = [
+    "BIDDER",
+    "BID_SIZE",
     "CountingTransport",
     "EngineRun",
     "new_key",
@@ -42,6 +44,31 @@ __all__ = [
     "until",
     "wallet_client",
 ]
+
+
+#: The name of :func:`bid_above_best`, for ``EngineRun(strategy=...)``.
+BIDDER = "engine_test_bidder"
+
+#: The order size :func:`bid_above_best` rests (5 shares, the usual venue minimum).
+BID_SIZE = 5_000_000
+
+
+@strategy(name=BIDDER)
+def bid_above_best(ctx: Context) -> list[Buy]:
+    """Rest one post-only bid a tick above the best bid of the YES token, while it has no open
+    order and no position there: one resting order whose fate a test can follow."""
+    out = []
+    for token in ctx.changed:
+        market = ctx.market(token)
+        book = ctx.book(token)
+        if token != market.yes or book is None or book.best_bid is None or book.best_ask is None:
+            continue
+        if ctx.open_orders(token) or ctx.position(token).size:
+            continue
+        price = book.best_bid + market.tick
+        if price < book.best_ask:
+            out.append(Buy(token, price, BID_SIZE, post_only=True))
+    return out
 
 
 class CountingTransport(httpx.AsyncHTTPTransport):
