@@ -47,7 +47,7 @@ __all__ = [
 
 
 #: The name of :func:`bid_above_best`, for ``EngineRun(strategy=...)``.
-BIDDER = "engine_test_bidder"
+BIDDER = "engine_improve_bid_once"
 
 #: The order size :func:`bid_above_best` rests (5 shares, the usual venue minimum).
 BID_SIZE = 5_000_000
